@@ -1,0 +1,350 @@
+//! The native CLI: train, eval, predict, summary and bench, on the same code as the page.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use digitlens::data::Dataset;
+use digitlens::network::Network;
+use digitlens::recognizer::Recognizer;
+use digitlens::spec::Architecture;
+use digitlens::train::{evaluate, Event, OptimizerKind, Schedule, TrainConfig, Trainer};
+use digitlens::weights;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "digitlens", version, about = "Train, evaluate and inspect the digitlens CNN")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct ModelChoice {
+    /// Preset architecture: dense, cnn, cnn3.
+    #[arg(long, default_value = "cnn")]
+    preset: String,
+    /// A JSON file with a custom architecture ({"name": ..., "layers": [...]}); overrides --preset.
+    #[arg(long)]
+    layers: Option<PathBuf>,
+}
+
+impl ModelChoice {
+    fn architecture(&self) -> Result<Architecture> {
+        Ok(match &self.layers {
+            Some(path) => Architecture::from_json(&std::fs::read_to_string(path)?)?,
+            None => Architecture::preset(&self.preset)?,
+        })
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model on IDX files and write safetensors plus a model card.
+    Train {
+        #[command(flatten)]
+        model: ModelChoice,
+        /// Folder with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz] and the t10k files.
+        #[arg(long, default_value = "www/data")]
+        data: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 0.002)]
+        lr: f64,
+        #[arg(long, value_parser = ["adam", "adamw", "sgd"], default_value = "adam")]
+        optimizer: String,
+        #[arg(long, value_parser = ["cosine", "constant"], default_value = "cosine")]
+        schedule: String,
+        /// Images to use (0 = all).
+        #[arg(long, default_value_t = 0)]
+        train_size: usize,
+        #[arg(long, default_value_t = 0.1)]
+        val_split: f32,
+        /// Early-stopping patience in epochs (0 = off).
+        #[arg(long, default_value_t = 3)]
+        patience: usize,
+        /// Random shifts of up to 2 pixels.
+        #[arg(long)]
+        augment: bool,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Start from these weights instead of a fresh model.
+        #[arg(long)]
+        init: Option<PathBuf>,
+        #[arg(long, default_value = "model.safetensors")]
+        out: PathBuf,
+    },
+    /// Accuracy and confusion matrix of a weights file on IDX images and labels.
+    Eval {
+        #[arg(long, default_value = "model/cnn.safetensors")]
+        weights: PathBuf,
+        #[arg(long, default_value = "www/data")]
+        data: PathBuf,
+        /// Which files: t10k (test) or train.
+        #[arg(long, default_value = "t10k")]
+        split: String,
+    },
+    /// Read a digit from a PNG (any size, dark-on-light or light-on-dark).
+    Predict {
+        image: PathBuf,
+        #[arg(long, default_value = "model/cnn.safetensors")]
+        weights: PathBuf,
+    },
+    /// The Keras-style summary of an architecture.
+    Summary {
+        #[command(flatten)]
+        model: ModelChoice,
+    },
+    /// Native speed of the canonical model as JSON lines, named like the browser benchmark's.
+    Bench {
+        #[arg(long, default_value = "www/data")]
+        data: PathBuf,
+        /// Training batches to time after the warm-up.
+        #[arg(long, default_value_t = 30)]
+        batches: usize,
+        /// Skip timing a whole epoch (about half a minute).
+        #[arg(long)]
+        no_epoch: bool,
+        /// Skip the per-layer forward/backward profile.
+        #[arg(long)]
+        no_ops: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Train {
+            model, data, epochs, batch, lr, optimizer, schedule, train_size, val_split, patience, augment, seed, init, out,
+        } => {
+            let config = TrainConfig {
+                epochs,
+                batch_size: batch,
+                learning_rate: lr,
+                optimizer: match optimizer.as_str() {
+                    "adamw" => OptimizerKind::AdamW,
+                    "sgd" => OptimizerKind::Sgd,
+                    _ => OptimizerKind::Adam,
+                },
+                schedule: if schedule == "constant" { Schedule::Constant } else { Schedule::Cosine },
+                train_size,
+                validation_split: val_split,
+                early_stopping: patience > 0,
+                patience,
+                augment,
+                seed,
+                ..TrainConfig::default()
+            };
+            let network = match &init {
+                Some(path) => weights::load(&std::fs::read(path)?)?,
+                None => Network::new(&model.architecture()?, seed)?,
+            };
+            train(network, &data, config, &out)
+        }
+        Command::Eval { weights: path, data, split } => {
+            let network = weights::load(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?;
+            let set = Dataset::load_dir(&data, &split)?;
+            let start = Instant::now();
+            let result = evaluate(&network, &set)?;
+            println!("{} images in {:.1} s", result.count, start.elapsed().as_secs_f64());
+            println!("loss {:.4}  accuracy {:.2}%", result.loss, result.accuracy * 100.0);
+            println!("confusion matrix (rows: true digit, columns: predicted)");
+            println!("     {}", (0..10).map(|d| format!("{d:>6}")).collect::<String>());
+            for (digit, row) in result.confusion.iter().enumerate() {
+                println!("{digit:>4} {}", row.iter().map(|n| format!("{n:>6}")).collect::<String>());
+            }
+            Ok(())
+        }
+        Command::Predict { image, weights: path } => {
+            let recognizer = Recognizer::from_safetensors(&std::fs::read(&path)?)?;
+            let (rgba, width, height) = read_png(&image)?;
+            let result = recognizer.predict_image(&rgba, width, height)?;
+            match result.digit {
+                Some(d) => println!("digit {d} ({:.1}%)", result.confidence() * 100.0),
+                None => println!("no digit: the image has no ink"),
+            }
+            for (d, p) in result.probabilities.iter().enumerate() {
+                println!("  {d}: {:6.2}% {}", p * 100.0, "#".repeat((p * 40.0).round() as usize));
+            }
+            Ok(())
+        }
+        Command::Summary { model } => {
+            println!("{}", model.architecture()?.summary()?);
+            Ok(())
+        }
+        Command::Bench { data, batches, no_epoch, no_ops } => bench(&data, batches, !no_epoch, !no_ops),
+    }
+}
+
+fn train(network: Network, data: &Path, config: TrainConfig, out: &Path) -> Result<()> {
+    let train_set = Dataset::load_dir(data, "train")?;
+    let test_set = Dataset::load_dir(data, "t10k")?;
+    let architecture = network.architecture().clone();
+    println!("{}", architecture.summary()?);
+    let mut trainer = Trainer::new(network, &train_set, config.clone())?;
+    println!(
+        "training on {} images, validating on {}, {} batches per epoch",
+        trainer.train_len(),
+        trainer.validation_len(),
+        trainer.batches_per_epoch()
+    );
+    let start = Instant::now();
+    let mut epoch_start = Instant::now();
+    let finish = trainer.run(|event| match event {
+        Event::Batch { epoch, batch, batches, loss, .. } if batch % 100 == 0 || batch == batches => {
+            let rate = (batch * config.batch_size) as f64 / epoch_start.elapsed().as_secs_f64();
+            eprintln!("epoch {epoch} batch {batch}/{batches} loss {loss:.4} ({rate:.0} images/s)");
+        }
+        Event::Epoch(r) => {
+            println!(
+                "epoch {:>2}: train loss {:.4} acc {:.2}% | val loss {} acc {} | {:.0} s",
+                r.epoch,
+                r.train_loss,
+                r.train_accuracy * 100.0,
+                r.val_loss.map(|l| format!("{l:.4}")).unwrap_or("-".into()),
+                r.val_accuracy.map(|a| format!("{:.2}%", a * 100.0)).unwrap_or("-".into()),
+                epoch_start.elapsed().as_secs_f64()
+            );
+            epoch_start = Instant::now();
+        }
+        _ => {}
+    })?;
+    let seconds = start.elapsed().as_secs_f64();
+    let Event::Finished { message, weights_from_epoch, reason, .. } = finish else { bail!("training did not finish") };
+    println!("{message}");
+    let network = trainer.network();
+    let test = evaluate(network, &test_set)?;
+    println!("test accuracy on {} images: {:.2}%", test.count, test.accuracy * 100.0);
+    let card = serde_json::json!({
+        "architecture": architecture,
+        "params": architecture.summary()?.total_params,
+        "training": config,
+        "train_images": trainer.train_len(),
+        "validation_images": trainer.validation_len(),
+        "epochs_run": trainer.history().len(),
+        "weights_from_epoch": weights_from_epoch,
+        "finish": reason,
+        "history": trainer.history(),
+        "test_images": test.count,
+        "test_accuracy": test.accuracy,
+        "test_loss": test.loss,
+        "train_seconds": seconds,
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+    });
+    let bytes = weights::save(network, &[("digitlens.card", card.to_string())])?;
+    std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+    let card_path = out.with_extension("json");
+    std::fs::write(&card_path, serde_json::to_string_pretty(&card)? + "\n")?;
+    println!("wrote {} and {}", out.display(), card_path.display());
+    Ok(())
+}
+
+fn read_png(path: &Path) -> Result<(Vec<u8>, usize, usize)> {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path)?));
+    let mut decoder = decoder;
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().context("not a PNG file")?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf)?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    let bytes = &buf[..info.buffer_size()];
+    let rgba: Vec<u8> = match info.color_type {
+        png::ColorType::Rgba => bytes.to_vec(),
+        png::ColorType::Rgb => bytes.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
+        png::ColorType::GrayscaleAlpha => bytes.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0], p[1]]).collect(),
+        png::ColorType::Grayscale => bytes.iter().flat_map(|&g| [g, g, g, 255]).collect(),
+        other => bail!("unsupported PNG colour type {other:?}"),
+    };
+    Ok((rgba, w, h))
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Median milliseconds of `repeats` calls of `f`, after a few unmeasured ones.
+fn time_each(repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    for _ in 0..5 {
+        f()?;
+    }
+    let mut times = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(median(times))
+}
+
+fn bench_line(name: &str, value: f64, note: &str) {
+    println!("{}", serde_json::json!({ "target": "native", "name": name, "value": (value * 1000.0).round() / 1000.0, "note": note }));
+}
+
+/// A 28×28 digit scaled ×10 into a 280×280 RGBA image, dark ink on white, as a pad hands it over.
+fn as_drawing(image: &[u8]) -> Vec<u8> {
+    (0..280 * 280)
+        .flat_map(|i| {
+            let ink = image[(i / 280 / 10) * 28 + (i % 280) / 10];
+            [255 - ink, 255 - ink, 255 - ink, 255]
+        })
+        .collect()
+}
+
+/// The same measurements as www/bench.html (see tests/e2e/bench.mjs), on one native thread
+/// when RAYON_NUM_THREADS=1 (as `./build.sh bench` sets).
+fn bench(data: &Path, batches: usize, epoch: bool, ops: bool) -> Result<()> {
+    const BATCH: usize = 64;
+    const WARMUP: usize = 3;
+    let train_set = Dataset::load_dir(data, "train")?;
+    let test_set = Dataset::load_dir(data, "t10k")?;
+
+    let recognizer = Recognizer::pretrained()?;
+    let pixels: Vec<f32> = test_set.image(0).iter().map(|&p| p as f32 / 255.0).collect();
+    let ms = time_each(200, || Ok(recognizer.predict28(&pixels, false).map(drop)?))?;
+    bench_line("infer_ms", ms, "one preprocessed 28×28 digit → 10 probabilities, median of 200");
+    let drawing = as_drawing(test_set.image(0));
+    let ms = time_each(200, || Ok(recognizer.predict_image(&drawing, 280, 280).map(drop)?))?;
+    bench_line("infer_with_maps_ms", ms, "one 280×280 RGBA drawing → preprocessing, probabilities and every layer's activations, median of 200");
+    let subset = test_set.subset(&(0..1000).collect::<Vec<_>>());
+    let ms = time_each(3, || Ok(evaluate(recognizer.network(), &subset).map(drop)?))?;
+    bench_line("batch_infer_img_per_s", 1000.0 / ms * 1000.0, "1000 test images in chunks of 500, median of 3 runs");
+
+    if ops {
+        for t in digitlens::kernels::profile::profile(5, &{
+            let origin = Instant::now();
+            move || origin.elapsed().as_secs_f64() * 1000.0
+        })? {
+            let suffix = if t.implementation == "candle" { "_candle" } else { "" };
+            let how = if t.implementation == "candle" { "candle's built-in ops instead of the custom kernel" } else { "as the network runs it" };
+            bench_line(&format!("op_{}_{}_ms{suffix}", t.op, t.pass), t.ms, &format!("{} {}, batch 64, {how} (median)", t.op, t.pass));
+        }
+    }
+
+    // The page's training: default settings (Adam, 10% validation), one real epoch.
+    let config = TrainConfig { epochs: 1, batch_size: BATCH, ..TrainConfig::default() };
+    let mut trainer = Trainer::new(Network::new(&Architecture::preset("cnn")?, 1)?, &train_set, config)?;
+    let (train_size, validation_size) = (trainer.train_len(), trainer.validation_len());
+    let mut times = Vec::new();
+    let start = Instant::now();
+    for step in 0.. {
+        let before = Instant::now();
+        let event = trainer.step()?;
+        if matches!(event, Event::Batch { images: BATCH, .. }) && step >= WARMUP && times.len() < batches {
+            times.push(before.elapsed().as_secs_f64());
+            if times.len() == batches {
+                let note = format!("cnn, batch {BATCH}, Adam: median step of {batches} batches after {WARMUP} warm-up");
+                bench_line("train_img_per_s", BATCH as f64 / median(times.clone()), &note);
+                if !epoch {
+                    break;
+                }
+            }
+        }
+        if matches!(event, Event::Epoch(_) | Event::Finished { .. }) {
+            let note = format!("one real epoch, timed: {train_size} training images + validation on {validation_size}");
+            bench_line("epoch_s", start.elapsed().as_secs_f64(), &note);
+            break;
+        }
+    }
+    Ok(())
+}

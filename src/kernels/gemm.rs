@@ -1,0 +1,263 @@
+//! `C += A·B` for the small, oddly shaped matrices of convolution layers (K = 9 for conv1,
+//! N = 121 pixels for conv2), where a general-purpose GEMM spends more time on set-up and
+//! edges than on arithmetic. Both operands are packed into panels (A by `MR` rows, B by `NR`
+//! columns, zero-padded) so the micro-kernel reads memory strictly in order; transposes cost
+//! nothing because packing reads through strided views.
+//! The micro-kernel uses SIMD128 explicitly on wasm32 and plain arrays elsewhere, which LLVM
+//! vectorises natively.
+
+/// Rows of A per micro-tile.
+pub const MR: usize = 4;
+/// Columns of B per micro-tile: two 4-lane vectors.
+pub const NR: usize = 8;
+
+/// A read-only `rows × cols` matrix inside `data`, with any strides (so a transpose is free).
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<'a> View<'a> {
+    /// A row-major `rows × cols` matrix.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        View { data, rows, cols, row_stride: cols, col_stride: 1 }
+    }
+
+    pub fn t(self) -> Self {
+        View { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
+    }
+}
+
+/// A matrix packed in panels of `width` rows: panel `i` holds, for every column `k`, the
+/// `width` values of rows `i*width ..`, zero-padded past the last row. Packing copies through
+/// whole vectors where the view's layout allows it (adjacent rows, or contiguous rows that are
+/// transposed 4×4 at a time), since scalar gathers cost as much as the arithmetic here.
+#[derive(Clone, Debug, Default)]
+pub struct Packed {
+    data: Vec<f32>,
+    rows: usize,
+    depth: usize,
+    width: usize,
+}
+
+impl Packed {
+    /// Packs `view` (rows × depth) in panels of `W` rows, reusing this buffer.
+    pub fn pack<const W: usize>(&mut self, view: View) {
+        let panels = view.rows.div_ceil(W);
+        self.rows = view.rows;
+        self.depth = view.cols;
+        self.width = W;
+        self.data.clear();
+        self.data.resize(panels * W * view.cols, 0.0);
+        for (panel, out) in self.data.chunks_exact_mut(W * view.cols).enumerate() {
+            let first = panel * W;
+            let live = W.min(view.rows - first);
+            if live == W && view.row_stride == 1 {
+                // The panel's rows are adjacent: each column is W consecutive values.
+                for (k, lanes) in out.chunks_exact_mut(W).enumerate() {
+                    let start = first + k * view.col_stride;
+                    let lanes: &mut [f32; W] = lanes.try_into().expect("W lanes");
+                    *lanes = view.data[start..start + W].try_into().expect("W values");
+                }
+            } else if live == W && W % 4 == 0 && view.col_stride == 1 {
+                // Each row is contiguous: transpose 4×4 blocks.
+                let whole = view.cols / 4 * 4;
+                for group in 0..W / 4 {
+                    let row = |r: usize| &view.data[(first + group * 4 + r) * view.row_stride..][..view.cols];
+                    let rows = [row(0), row(1), row(2), row(3)];
+                    for k in (0..whole).step_by(4) {
+                        let block = transpose4([0, 1, 2, 3].map(|r| rows[r][k..k + 4].try_into().expect("4 values")));
+                        for (i, column) in block.iter().enumerate() {
+                            out[(k + i) * W + group * 4..][..4].copy_from_slice(column);
+                        }
+                    }
+                    for k in whole..view.cols {
+                        for (r, rows) in rows.iter().enumerate() {
+                            out[k * W + group * 4 + r] = rows[k];
+                        }
+                    }
+                }
+            } else {
+                for (k, lanes) in out.chunks_exact_mut(W).enumerate() {
+                    let start = first * view.row_stride + k * view.col_stride;
+                    for (lane, value) in lanes[..live].iter_mut().enumerate() {
+                        *value = view.data[start + lane * view.row_stride];
+                    }
+                }
+            }
+        }
+    }
+
+    fn panels(&self) -> impl Iterator<Item = &[f32]> {
+        self.data.chunks_exact(self.width * self.depth)
+    }
+}
+
+/// The columns of a 4×4 block given as rows.
+#[cfg(not(target_arch = "wasm32"))]
+#[inline(always)]
+fn transpose4(rows: [&[f32; 4]; 4]) -> [[f32; 4]; 4] {
+    std::array::from_fn(|c| std::array::from_fn(|r| rows[r][c]))
+}
+
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn transpose4(rows: [&[f32; 4]; 4]) -> [[f32; 4]; 4] {
+    use core::arch::wasm32::i32x4_shuffle;
+    // SAFETY: each row is four floats; v128 loads need no alignment, and [f32; 4] has v128's size.
+    unsafe {
+        let [r0, r1, r2, r3] = rows.map(|r| v128_load(r.as_ptr() as *const v128));
+        let (t0, t1) = (i32x4_shuffle::<0, 4, 1, 5>(r0, r1), i32x4_shuffle::<2, 6, 3, 7>(r0, r1));
+        let (t2, t3) = (i32x4_shuffle::<0, 4, 1, 5>(r2, r3), i32x4_shuffle::<2, 6, 3, 7>(r2, r3));
+        let columns = [
+            i32x4_shuffle::<0, 1, 4, 5>(t0, t2),
+            i32x4_shuffle::<2, 3, 6, 7>(t0, t2),
+            i32x4_shuffle::<0, 1, 4, 5>(t1, t3),
+            i32x4_shuffle::<2, 3, 6, 7>(t1, t3),
+        ];
+        columns.map(|c| core::mem::transmute::<v128, [f32; 4]>(c))
+    }
+}
+
+/// `C += A·B` where `a` is A packed by `MR` rows and `b` is Bᵀ packed by `NR` rows; C is
+/// row-major with row stride `ldc`.
+pub fn gemm(a: &Packed, b: &Packed, c: &mut [f32], ldc: usize) {
+    assert!(a.width == MR && b.width == NR && a.depth == b.depth, "gemm operands are packed inconsistently");
+    // B's panel (depth × NR) stays in L1 while every panel of A streams past it.
+    for (j, b_panel) in b.panels().enumerate() {
+        let col = j * NR;
+        let cols = NR.min(b.rows - col);
+        for (i, a_panel) in a.panels().enumerate() {
+            let row = i * MR;
+            let rows = MR.min(a.rows - row);
+            let acc = kernel(a_panel, b_panel);
+            let c = &mut c[row * ldc + col..];
+            if rows == MR && cols == NR {
+                for (r, acc) in acc.iter().enumerate() {
+                    add_row(&mut c[r * ldc..][..NR], acc);
+                }
+            } else {
+                // A ragged edge tile: only part of it lies inside C.
+                for (r, acc) in acc.iter().enumerate().take(rows) {
+                    let mut tile_row = [0.0; NR];
+                    store_row(&mut tile_row, acc);
+                    c[r * ldc..][..cols].iter_mut().zip(tile_row).for_each(|(c, t)| *c += t);
+                }
+            }
+        }
+    }
+}
+
+/// One `MR × NR` tile, `Σ_k a[k] ⊗ b[k]`, as fixed-size arrays LLVM keeps in vector registers.
+#[cfg(not(target_arch = "wasm32"))]
+#[inline(always)]
+fn kernel(a: &[f32], b: &[f32]) -> [[f32; NR]; MR] {
+    let mut acc = [[0.0f32; NR]; MR];
+    for (a, b) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+        let a: &[f32; MR] = a.try_into().expect("MR values");
+        let b: &[f32; NR] = b.try_into().expect("NR values");
+        for (acc_row, &a) in acc.iter_mut().zip(a) {
+            for (acc, &b) in acc_row.iter_mut().zip(b) {
+                *acc += a * b;
+            }
+        }
+    }
+    acc
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[inline(always)]
+fn add_row(c: &mut [f32], acc: &[f32; NR]) {
+    c.iter_mut().zip(acc).for_each(|(c, a)| *c += a);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[inline(always)]
+fn store_row(out: &mut [f32; NR], acc: &[f32; NR]) {
+    *out = *acc;
+}
+
+#[cfg(target_arch = "wasm32")]
+use core::arch::wasm32::{f32x4_add, f32x4_mul, f32x4_splat, v128, v128_load, v128_store};
+
+/// One `MR × NR` tile with SIMD128: two vector accumulators per row, one splat of A per row.
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn kernel(a: &[f32], b: &[f32]) -> [[v128; 2]; MR] {
+    let mut acc = [[f32x4_splat(0.0); 2]; MR];
+    for (a, b) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+        let b: &[f32; NR] = b.try_into().expect("NR values");
+        // SAFETY: `b` holds 8 floats; v128 loads need no alignment.
+        let (b0, b1) = unsafe { (v128_load(b.as_ptr() as *const v128), v128_load(b.as_ptr().add(4) as *const v128)) };
+        for (acc_row, &a) in acc.iter_mut().zip(a) {
+            let a = f32x4_splat(a);
+            acc_row[0] = f32x4_add(acc_row[0], f32x4_mul(a, b0));
+            acc_row[1] = f32x4_add(acc_row[1], f32x4_mul(a, b1));
+        }
+    }
+    acc
+}
+
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn add_row(c: &mut [f32], acc: &[v128; 2]) {
+    let c: &mut [f32; NR] = c.try_into().expect("NR values");
+    // SAFETY: `c` holds 8 floats; v128 loads and stores need no alignment.
+    unsafe {
+        let p = c.as_mut_ptr() as *mut v128;
+        v128_store(p, f32x4_add(v128_load(p), acc[0]));
+        v128_store(p.add(1), f32x4_add(v128_load(p.add(1)), acc[1]));
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn store_row(out: &mut [f32; NR], acc: &[v128; 2]) {
+    // SAFETY: `out` holds 8 floats.
+    unsafe {
+        v128_store(out.as_mut_ptr() as *mut v128, acc[0]);
+        v128_store(out.as_mut_ptr().add(4) as *mut v128, acc[1]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: View, b: View) -> Vec<f32> {
+        let mut c = vec![0.0; a.rows * b.cols];
+        for i in 0..a.rows {
+            for j in 0..b.cols {
+                for k in 0..a.cols {
+                    c[i * b.cols + j] +=
+                        a.data[i * a.row_stride + k * a.col_stride] * b.data[k * b.row_stride + j * b.col_stride];
+                }
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn matches_the_textbook_product_on_ragged_and_transposed_shapes() {
+        let mut rng = crate::rng::Rng::new(3);
+        for (m, n, k) in [(1, 1, 1), (5, 9, 3), (32, 676, 9), (13, 17, 40), (64, 121, 288)] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.uniform() - 0.5).collect();
+            let b: Vec<f32> = (0..n * k).map(|_| rng.uniform() - 0.5).collect();
+            // A row-major; B stored transposed (n × k), read through a view.
+            let a_view = View::row_major(&a, m, k);
+            let b_view = View::row_major(&b, n, k).t();
+            let (mut pa, mut pb) = (Packed::default(), Packed::default());
+            pa.pack::<MR>(a_view);
+            pb.pack::<NR>(b_view.t());
+            let mut c = vec![1.0; m * n];
+            gemm(&pa, &pb, &mut c, n);
+            for (got, want) in c.iter().zip(naive(a_view, b_view)) {
+                assert!((got - 1.0 - want).abs() < 1e-4, "{m}×{n}×{k}: {got} vs {want}");
+            }
+        }
+    }
+}

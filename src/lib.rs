@@ -1,0 +1,18 @@
+//! digitlens: a handwritten-digit CNN in candle that trains, predicts and shows its
+//! activations natively and in the browser.
+
+pub mod data;
+pub mod error;
+pub mod kernels;
+pub mod network;
+pub mod preprocess;
+pub mod recognizer;
+pub mod rng;
+pub mod spec;
+pub mod train;
+pub mod weights;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use error::{Error, Result};

@@ -1,0 +1,280 @@
+//! The candle model built from an `Architecture`: parameters, forward pass with per-layer taps.
+
+use crate::data::{normalize, PIXELS};
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::rng::Rng;
+use crate::spec::{Activation, Architecture, LayerInfo, LayerSpec, Padding, Shape, INPUT_SIZE};
+use candle_core::{DType, Device, Tensor, Var, D};
+
+/// One layer's output for a batch, kept for the activation maps.
+#[derive(Debug)]
+pub struct Tap {
+    /// `conv1`, `conv1.relu`, `pool1`, `dense1`, ...
+    pub name: String,
+    pub shape: Shape,
+    pub values: Tensor,
+}
+
+#[derive(Debug)]
+enum Op {
+    Conv { weight: Var, bias: Var, stride: usize, padding: usize, relu: bool },
+    Pool { size: usize, stride: usize },
+    Relu,
+    Flatten,
+    Dense { weight: Var, bias: Var, relu: bool },
+    Dropout { rate: f32 },
+}
+
+/// A trainable network. One type serves the CLI, the wasm API and the tests.
+#[derive(Debug)]
+pub struct Network {
+    architecture: Architecture,
+    info: Vec<LayerInfo>,
+    ops: Vec<Op>,
+}
+
+pub fn device() -> Device {
+    Device::Cpu
+}
+
+/// Glorot-uniform weights (Keras' default), so a fresh model matches what the lecture trains.
+fn glorot(shape: &[usize], fan_in: usize, fan_out: usize, rng: &mut Rng) -> Result<Var> {
+    let limit = (6.0 / (fan_in + fan_out) as f32).sqrt();
+    let count = shape.iter().product();
+    let values: Vec<f32> = (0..count).map(|_| (rng.uniform() * 2.0 - 1.0) * limit).collect();
+    Ok(Var::from_tensor(&Tensor::from_vec(values, shape, &device())?)?)
+}
+
+fn zeros(n: usize) -> Result<Var> {
+    Ok(Var::zeros(n, DType::F32, &device())?)
+}
+
+impl Network {
+    /// A freshly initialised network; the same seed gives the same weights everywhere.
+    pub fn new(architecture: &Architecture, seed: u64) -> Result<Self> {
+        let info = architecture.analyze()?;
+        let mut rng = Rng::new(seed);
+        let ops = info
+            .iter()
+            .map(|layer| {
+                Ok(match layer.spec {
+                    LayerSpec::Conv2d { filters, kernel, stride, padding, activation } => {
+                        let channels = layer.input.dims()[0];
+                        Op::Conv {
+                            weight: glorot(
+                                &[filters, channels, kernel, kernel],
+                                channels * kernel * kernel,
+                                filters * kernel * kernel,
+                                &mut rng,
+                            )?,
+                            bias: zeros(filters)?,
+                            stride,
+                            padding: if padding == Padding::Same { kernel / 2 } else { 0 },
+                            relu: activation == Activation::Relu,
+                        }
+                    }
+                    LayerSpec::MaxPool2d { size, stride } => Op::Pool { size, stride: stride.unwrap_or(size) },
+                    LayerSpec::Relu => Op::Relu,
+                    LayerSpec::Flatten => Op::Flatten,
+                    LayerSpec::Dense { units, activation } => {
+                        let inputs = layer.input.len();
+                        Op::Dense {
+                            weight: glorot(&[units, inputs], inputs, units, &mut rng)?,
+                            bias: zeros(units)?,
+                            relu: activation == Activation::Relu,
+                        }
+                    }
+                    LayerSpec::Dropout { rate } => Op::Dropout { rate },
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Network { architecture: architecture.clone(), info, ops })
+    }
+
+    pub fn architecture(&self) -> &Architecture {
+        &self.architecture
+    }
+
+    pub fn layers(&self) -> &[LayerInfo] {
+        &self.info
+    }
+
+    /// Every parameter with its file name (`conv1.weight`, `conv1.bias`, ...), in layer order.
+    pub fn parameters(&self) -> Vec<(String, &Var)> {
+        self.ops
+            .iter()
+            .zip(&self.info)
+            .flat_map(|(op, layer)| match op {
+                Op::Conv { weight, bias, .. } | Op::Dense { weight, bias, .. } => {
+                    vec![(format!("{}.weight", layer.name), weight), (format!("{}.bias", layer.name), bias)]
+                }
+                _ => vec![],
+            })
+            .collect()
+    }
+
+    pub fn vars(&self) -> Vec<Var> {
+        self.parameters().into_iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    /// A deep copy of every parameter, to restore later (restore-best, divergence).
+    pub fn snapshot(&self) -> Result<Vec<Tensor>> {
+        self.parameters().iter().map(|(_, v)| Ok(v.as_tensor().copy()?)).collect()
+    }
+
+    pub fn restore(&self, snapshot: &[Tensor]) -> Result<()> {
+        for ((_, var), value) in self.parameters().iter().zip(snapshot) {
+            var.set(value)?;
+        }
+        Ok(())
+    }
+
+    /// Normalised N×1×28×28 input from pixels in 0..1 (N×784 values).
+    pub fn input(pixels01: &[f32]) -> Result<Tensor> {
+        Self::input_normalized(normalize(pixels01))
+    }
+
+    /// N×1×28×28 input from already normalised values (see `data::normalize`).
+    pub fn input_normalized(values: Vec<f32>) -> Result<Tensor> {
+        if values.is_empty() || values.len() % PIXELS != 0 {
+            return Err(Error::Image(format!("{} values is not a whole number of 28×28 images", values.len())));
+        }
+        let n = values.len() / PIXELS;
+        Ok(Tensor::from_vec(values, (n, 1, INPUT_SIZE, INPUT_SIZE), &device())?)
+    }
+
+    /// Logits (N×10). `dropout` is the training-time random source; `None` means inference.
+    pub fn forward(&self, input: &Tensor, dropout: Option<&mut Rng>) -> Result<Tensor> {
+        self.run(input, dropout, None)
+    }
+
+    /// Logits plus the output of every layer worth looking at (inference mode).
+    pub fn forward_with_taps(&self, input: &Tensor) -> Result<(Tensor, Vec<Tap>)> {
+        let mut taps = Vec::new();
+        let logits = self.run(input, None, Some(&mut taps))?;
+        Ok((logits, taps))
+    }
+
+    fn run(&self, input: &Tensor, mut dropout: Option<&mut Rng>, mut taps: Option<&mut Vec<Tap>>) -> Result<Tensor> {
+        let mut x = input.clone();
+        let with_taps = taps.is_some();
+        for (op, layer) in self.ops.iter().zip(&self.info) {
+            let mut tap = |suffix: &str, values: &Tensor| {
+                if let Some(taps) = taps.as_deref_mut() {
+                    taps.push(Tap { name: format!("{}{suffix}", layer.name), shape: layer.output, values: values.clone() });
+                }
+            };
+            x = match op {
+                // Taps want the pre-activation too; otherwise the ReLU is fused into the conv.
+                Op::Conv { weight, bias, stride, padding, relu } if with_taps => {
+                    let z = kernels::conv2d(&x, weight, bias, *stride, *padding, false)?;
+                    tap("", &z);
+                    if *relu {
+                        let a = z.relu()?;
+                        tap(".relu", &a);
+                        a
+                    } else {
+                        z
+                    }
+                }
+                Op::Conv { weight, bias, stride, padding, relu } => kernels::conv2d(&x, weight, bias, *stride, *padding, *relu)?,
+                Op::Pool { size, stride } => {
+                    let y = kernels::max_pool2d(&x, *size, *stride)?;
+                    tap("", &y);
+                    y
+                }
+                Op::Relu => {
+                    let y = x.relu()?;
+                    tap("", &y);
+                    y
+                }
+                Op::Flatten => x.flatten_from(1)?,
+                Op::Dense { weight, bias, relu } => {
+                    let z = x.matmul(&weight.t()?)?.broadcast_add(bias)?;
+                    let y = if *relu { z.relu()? } else { z };
+                    tap("", &y);
+                    y
+                }
+                Op::Dropout { rate } => match dropout.as_deref_mut() {
+                    Some(rng) if *rate > 0.0 => {
+                        let keep = 1.0 - rate;
+                        let mask: Vec<f32> =
+                            (0..x.elem_count()).map(|_| if rng.uniform() < keep { 1.0 / keep } else { 0.0 }).collect();
+                        (&x * Tensor::from_vec(mask, x.shape(), &device())?)?
+                    }
+                    _ => x,
+                },
+            };
+        }
+        Ok(x)
+    }
+
+    /// Class probabilities (N×10) for normalised input.
+    pub fn probabilities(&self, input: &Tensor) -> Result<Tensor> {
+        Ok(candle_nn::ops::softmax(&self.forward(input, None)?, D::Minus1)?)
+    }
+
+    /// Conv kernels of layer `name` as (filters, channels, k, k) values.
+    pub fn kernels(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        let (op, _) = self
+            .ops
+            .iter()
+            .zip(&self.info)
+            .find(|(_, l)| l.name == name)
+            .ok_or_else(|| Error::Stack(format!("no layer named {name}")))?;
+        match op {
+            Op::Conv { weight, .. } => Ok((weight.dims().to_vec(), weight.flatten_all()?.to_vec1()?)),
+            _ => Err(Error::Stack(format!("{name} is not a convolution: it has no kernels to show"))),
+        }
+    }
+}
+
+/// Mean cross-entropy of logits (N×10) against labels.
+pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    Ok(candle_nn::loss::cross_entropy(logits, labels)?)
+}
+
+/// Index of the largest value in each row of an N×10 tensor.
+pub fn argmax_rows(logits: &Tensor) -> Result<Vec<u32>> {
+    Ok(logits.argmax(D::Minus1)?.to_vec1()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_gives_logits_and_taps_with_the_analyzed_shapes() {
+        let arch = Architecture::preset("cnn").unwrap();
+        let net = Network::new(&arch, 1).unwrap();
+        let input = Network::input(&vec![0.5; 2 * PIXELS]).unwrap();
+        let (logits, taps) = net.forward_with_taps(&input).unwrap();
+        assert_eq!(logits.dims(), &[2, 10]);
+        let names: Vec<&str> = taps.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["conv1", "conv1.relu", "pool1", "conv2", "conv2.relu", "pool2", "dense1", "dense2"]);
+        for tap in &taps {
+            let mut expected = vec![2];
+            expected.extend(tap.shape.dims());
+            assert_eq!(tap.values.dims(), &expected[..], "{}", tap.name);
+        }
+        let params: usize = net.parameters().iter().map(|(_, v)| v.elem_count()).sum();
+        assert_eq!(params, 225_034);
+    }
+
+    #[test]
+    fn same_seed_same_weights_and_snapshot_restores() {
+        let arch = Architecture::preset("dense").unwrap();
+        let a = Network::new(&arch, 5).unwrap();
+        let b = Network::new(&arch, 5).unwrap();
+        let c = Network::new(&arch, 6).unwrap();
+        let first = |n: &Network| n.parameters()[0].1.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(first(&a), first(&b));
+        assert_ne!(first(&a), first(&c));
+        let saved = a.snapshot().unwrap();
+        a.restore(&c.snapshot().unwrap()).unwrap();
+        assert_eq!(first(&a), first(&c));
+        a.restore(&saved).unwrap();
+        assert_eq!(first(&a), first(&b));
+    }
+}

@@ -1,0 +1,97 @@
+//! Recognition of one drawn digit: preprocessing, probabilities and every layer's activations.
+//! The wasm `Recognizer` and the CLI's `predict` are thin fronts on this.
+
+use crate::data::PIXELS;
+use crate::error::{Error, Result};
+use crate::network::{Network, Tap};
+use crate::preprocess::preprocess_rgba;
+use crate::weights;
+use candle_nn::ops::softmax;
+
+/// The weights shipped in `model/`, trained by `digitlens train` on all 60,000 MNIST images.
+pub const PRETRAINED: &[u8] = include_bytes!("../model/cnn.safetensors");
+
+/// One layer's activations for one image.
+#[derive(Clone, Debug)]
+pub struct LayerActivations {
+    pub name: String,
+    /// `[channels, height, width]` or `[units]`.
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// What the network made of one image.
+#[derive(Clone, Debug, Default)]
+pub struct Recognition {
+    /// `None` when there was no digit to read.
+    pub digit: Option<u8>,
+    pub probabilities: Vec<f32>,
+    /// The 28×28 image (0..1) the network saw.
+    pub input: Vec<f32>,
+    pub layers: Vec<LayerActivations>,
+}
+
+impl Recognition {
+    pub fn confidence(&self) -> f32 {
+        self.digit.map(|d| self.probabilities[d as usize]).unwrap_or(0.0)
+    }
+}
+
+pub struct Recognizer {
+    network: Network,
+}
+
+impl Recognizer {
+    pub fn new(network: Network) -> Self {
+        Recognizer { network }
+    }
+
+    pub fn pretrained() -> Result<Self> {
+        Self::from_safetensors(PRETRAINED)
+    }
+
+    pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
+        Ok(Recognizer { network: weights::load(bytes)? })
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// An RGBA image of any size, either polarity; no prediction when it holds no digit.
+    pub fn predict_image(&self, rgba: &[u8], width: usize, height: usize) -> Result<Recognition> {
+        match preprocess_rgba(rgba, width, height)? {
+            Some(input) => self.predict28(&input, true),
+            None => Ok(Recognition { digit: None, probabilities: vec![0.0; 10], input: vec![0.0; PIXELS], layers: vec![] }),
+        }
+    }
+
+    /// An already preprocessed 28×28 image in 0..1; `with_layers` also returns activations.
+    pub fn predict28(&self, pixels: &[f32], with_layers: bool) -> Result<Recognition> {
+        if pixels.len() != PIXELS {
+            return Err(Error::Image(format!("expected 784 pixels (28×28), got {}", pixels.len())));
+        }
+        if pixels.iter().any(|p| !p.is_finite()) {
+            return Err(Error::Image("pixels must be finite numbers in 0..1".into()));
+        }
+        let clamped: Vec<f32> = pixels.iter().map(|p| p.clamp(0.0, 1.0)).collect();
+        let input = Network::input(&clamped)?;
+        let (logits, taps) = if with_layers {
+            self.network.forward_with_taps(&input)?
+        } else {
+            (self.network.forward(&input, None)?, Vec::new())
+        };
+        let probabilities: Vec<f32> = softmax(&logits, 1)?.flatten_all()?.to_vec1()?;
+        let digit = probabilities
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i as u8);
+        let layers = taps.into_iter().map(activations).collect::<Result<_>>()?;
+        Ok(Recognition { digit, probabilities, input: clamped, layers })
+    }
+}
+
+fn activations(tap: Tap) -> Result<LayerActivations> {
+    Ok(LayerActivations { name: tap.name, shape: tap.shape.dims(), values: tap.values.flatten_all()?.to_vec1()? })
+}

@@ -1,0 +1,588 @@
+//! The training loop shared by the CLI and the page: one batch (or one validation chunk) per
+//! `step()`, so a Web Worker can report progress, pause and stop between steps.
+//! Early stopping on validation loss, restore-best, divergence guard, determinism.
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::network::{argmax_rows, cross_entropy, device, Network};
+use crate::rng::Rng;
+use candle_core::{backprop::GradStore, Tensor, Var};
+use candle_nn::Optimizer as _;
+use serde::{Deserialize, Serialize};
+
+/// Images per forward pass when validating or evaluating.
+const EVAL_CHUNK: usize = 500;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Adam,
+    AdamW,
+    Sgd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    Constant,
+    /// Cosine decay from the learning rate to zero over all planned batches.
+    Cosine,
+}
+
+/// Every training setting, with defaults that train the `cnn` preset well in the page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub optimizer: OptimizerKind,
+    /// SGD only.
+    pub momentum: f64,
+    /// AdamW only.
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+    /// How many of the given images to use (0 = all); validation is carved out of these.
+    pub train_size: usize,
+    pub validation_split: f32,
+    pub early_stopping: bool,
+    pub patience: usize,
+    pub min_delta: f32,
+    /// Random shifts of up to 2 pixels.
+    pub augment: bool,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    /// The page's defaults: all 20,000 bundled images (10% held out), 4 epochs, shifts on.
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 4,
+            batch_size: 32,
+            learning_rate: 0.002,
+            optimizer: OptimizerKind::Adam,
+            momentum: 0.9,
+            weight_decay: 0.01,
+            schedule: Schedule::Cosine,
+            train_size: 0,
+            validation_split: 0.1,
+            early_stopping: true,
+            patience: 2,
+            min_delta: 0.001,
+            augment: true,
+            seed: 42,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn from_json(json: &str) -> Result<Self> {
+        serde_json::from_str(json).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    fn validate(&self) -> Result<()> {
+        let fail = |m: &str| Err(Error::Config(m.into()));
+        if self.epochs == 0 || self.epochs > 1000 {
+            return fail("epochs must be between 1 and 1000");
+        }
+        if self.batch_size == 0 || self.batch_size > 4096 {
+            return fail("batch size must be between 1 and 4096");
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return fail("learning rate must be a positive number");
+        }
+        if !(0.0..0.9).contains(&self.validation_split) {
+            return fail("validation split must be between 0 and 0.9");
+        }
+        let non_negative = |x: f64| x.is_finite() && x >= 0.0;
+        if !(0.0..1.0).contains(&self.momentum) || !non_negative(self.weight_decay) || !non_negative(self.min_delta as f64) {
+            return fail("momentum must be in [0, 1), weight decay and min-delta non-negative");
+        }
+        Ok(())
+    }
+}
+
+/// Keras' EarlyStopping on a loss: improvement means at least `min_delta` below the best.
+#[derive(Clone, Debug)]
+pub struct EarlyStopping {
+    patience: usize,
+    min_delta: f32,
+    best: Option<(usize, f32)>,
+    waited: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Improved,
+    NoImprovement,
+    Stop,
+}
+
+impl EarlyStopping {
+    /// `patience = None` never stops but still tracks the best epoch.
+    pub fn new(patience: Option<usize>, min_delta: f32) -> Self {
+        EarlyStopping { patience: patience.unwrap_or(usize::MAX), min_delta: min_delta.max(0.0), best: None, waited: 0 }
+    }
+
+    pub fn observe(&mut self, epoch: usize, loss: f32) -> Verdict {
+        match self.best {
+            Some((_, best)) if !(loss < best - self.min_delta) => {
+                self.waited += 1;
+                if self.waited >= self.patience {
+                    Verdict::Stop
+                } else {
+                    Verdict::NoImprovement
+                }
+            }
+            _ => {
+                self.best = Some((epoch, loss));
+                self.waited = 0;
+                Verdict::Improved
+            }
+        }
+    }
+
+    pub fn best_epoch(&self) -> Option<usize> {
+        self.best.map(|(e, _)| e)
+    }
+}
+
+/// Loss, accuracy, confusion matrix and per-image predictions over a dataset.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Evaluation {
+    pub count: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+    /// `confusion[true][predicted]`
+    pub confusion: [[u32; 10]; 10],
+    pub predictions: Vec<u8>,
+    #[serde(skip)]
+    loss_sum: f64,
+    #[serde(skip)]
+    correct: usize,
+}
+
+impl Evaluation {
+    fn add(&mut self, logits: &Tensor, labels: &[u32]) -> Result<()> {
+        let target = Tensor::from_vec(labels.to_vec(), labels.len(), &device())?;
+        self.loss_sum += cross_entropy(logits, &target)?.to_scalar::<f32>()? as f64 * labels.len() as f64;
+        for (&p, &t) in argmax_rows(logits)?.iter().zip(labels) {
+            self.confusion[t as usize][p as usize] += 1;
+            self.correct += (p == t) as usize;
+            self.predictions.push(p as u8);
+        }
+        self.count += labels.len();
+        self.loss = self.loss_sum / self.count as f64;
+        self.accuracy = self.correct as f64 / self.count as f64;
+        Ok(())
+    }
+
+    /// Adds images `from..to` of `data`.
+    pub fn add_range(&mut self, network: &Network, data: &Dataset, from: usize, to: usize) -> Result<()> {
+        let indices: Vec<usize> = (from..to.min(data.len())).collect();
+        if indices.is_empty() {
+            return Ok(());
+        }
+        let (pixels, labels) = data.batch(&indices, None);
+        let logits = network.forward(&Network::input_normalized(pixels)?, None)?;
+        self.add(&logits, &labels)
+    }
+}
+
+/// Evaluates `network` on all of `data`.
+pub fn evaluate(network: &Network, data: &Dataset) -> Result<Evaluation> {
+    let mut evaluation = Evaluation::default();
+    for from in (0..data.len()).step_by(EVAL_CHUNK) {
+        evaluation.add_range(network, data, from, from + EVAL_CHUNK)?;
+    }
+    Ok(evaluation)
+}
+
+/// Whether every weight is a finite number. A sum is enough: NaN and infinities propagate
+/// into it (and finite weights whose sum overflows are diverged too).
+fn all_finite<'a>(weights: impl IntoIterator<Item = &'a Tensor>) -> Result<bool> {
+    for tensor in weights {
+        if !tensor.sum_all()?.to_scalar::<f32>()?.is_finite() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+enum Optimizer {
+    Adam(candle_nn::AdamW),
+    Sgd { vars: Vec<Var>, velocity: Vec<Tensor>, learning_rate: f64, momentum: f64 },
+}
+
+impl Optimizer {
+    fn new(config: &TrainConfig, vars: Vec<Var>) -> Result<Self> {
+        let adam = |weight_decay| -> Result<Self> {
+            let params = candle_nn::ParamsAdamW { lr: config.learning_rate, weight_decay, ..Default::default() };
+            Ok(Optimizer::Adam(candle_nn::AdamW::new(vars.clone(), params)?))
+        };
+        match config.optimizer {
+            OptimizerKind::Adam => adam(0.0),
+            OptimizerKind::AdamW => adam(config.weight_decay),
+            OptimizerKind::Sgd => Ok(Optimizer::Sgd {
+                velocity: vars.iter().map(|v| v.zeros_like()).collect::<candle_core::Result<_>>()?,
+                vars,
+                learning_rate: config.learning_rate,
+                momentum: config.momentum,
+            }),
+        }
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        match self {
+            Optimizer::Adam(adam) => adam.set_learning_rate(lr),
+            Optimizer::Sgd { learning_rate, .. } => *learning_rate = lr,
+        }
+    }
+
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        match self {
+            Optimizer::Adam(adam) => adam.step(grads)?,
+            Optimizer::Sgd { vars, velocity, learning_rate, momentum } => {
+                for (var, v) in vars.iter().zip(velocity.iter_mut()) {
+                    if let Some(g) = grads.get(var) {
+                        *v = ((&*v * *momentum)? + g)?;
+                        var.set(&(var.as_tensor() - (&*v * *learning_rate)?)?)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One line of the training history.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    pub learning_rate: f64,
+    pub best_epoch: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum FinishReason {
+    /// All epochs ran.
+    Completed,
+    /// Validation loss stopped improving.
+    EarlyStopped,
+    /// The user pressed Stop.
+    Stopped,
+    /// The loss became NaN or infinite.
+    Diverged,
+}
+
+/// What one `step()` did; serialised for the worker as `{"type": "batch", ...}`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Event {
+    #[serde(rename_all = "camelCase")]
+    Batch { epoch: usize, batch: usize, batches: usize, loss: f64, accuracy: f64, images: usize },
+    #[serde(rename_all = "camelCase")]
+    Validating { epoch: usize, done: usize, total: usize },
+    Epoch(EpochRecord),
+    #[serde(rename_all = "camelCase")]
+    Finished {
+        reason: FinishReason,
+        /// The epoch whose weights are in use now (None: the weights training started from).
+        weights_from_epoch: Option<usize>,
+        val_loss: Option<f64>,
+        val_accuracy: Option<f64>,
+        message: String,
+    },
+}
+
+enum Phase {
+    Training,
+    Validating(Evaluation),
+    Finished,
+}
+
+struct Best {
+    epoch: usize,
+    record: EpochRecord,
+    weights: Vec<Tensor>,
+}
+
+/// Trains a network step by step.
+pub struct Trainer {
+    network: Network,
+    optimizer: Optimizer,
+    config: TrainConfig,
+    train: Dataset,
+    validation: Dataset,
+    rng: Rng,
+    order: Vec<usize>,
+    epoch: usize,
+    batch: usize,
+    steps_done: usize,
+    phase: Phase,
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+    early: EarlyStopping,
+    best: Option<Best>,
+    /// The weights training started from: the fallback when no epoch finished well.
+    start_weights: Vec<Tensor>,
+    /// Set when an epoch ended training: the next step reports how.
+    ending: Option<FinishReason>,
+    history: Vec<EpochRecord>,
+}
+
+impl Trainer {
+    pub fn new(network: Network, data: &Dataset, config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        let size = if config.train_size == 0 { data.len() } else { config.train_size.min(data.len()) };
+        let (used, _) = data.split(1.0 - size as f32 / data.len().max(1) as f32, config.seed);
+        let (train, validation) = used.split(config.validation_split, config.seed.wrapping_add(1));
+        // One image can only train with batches of one; anything else needs two.
+        let needed = config.batch_size.min(2);
+        if train.len() < needed {
+            return Err(Error::Config(format!(
+                "{} training images are left of {} images after a validation split of {}: at least {needed} \
+                 are needed; use more images or a smaller validation split",
+                train.len(),
+                used.len(),
+                config.validation_split
+            )));
+        }
+        let optimizer = Optimizer::new(&config, network.vars())?;
+        let early = EarlyStopping::new(config.early_stopping.then_some(config.patience.max(1)), config.min_delta);
+        let start_weights = network.snapshot()?;
+        let mut trainer = Trainer {
+            network,
+            optimizer,
+            rng: Rng::new(config.seed.wrapping_add(2)),
+            order: (0..train.len()).collect(),
+            config,
+            train,
+            validation,
+            epoch: 0,
+            batch: 0,
+            steps_done: 0,
+            phase: Phase::Training,
+            loss_sum: 0.0,
+            correct: 0,
+            seen: 0,
+            early,
+            best: None,
+            start_weights,
+            ending: None,
+            history: Vec::new(),
+        };
+        trainer.rng.shuffle(&mut trainer.order);
+        Ok(trainer)
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    pub fn into_network(self) -> Network {
+        self.network
+    }
+
+    pub fn history(&self) -> &[EpochRecord] {
+        &self.history
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn train_len(&self) -> usize {
+        self.train.len()
+    }
+
+    pub fn validation_len(&self) -> usize {
+        self.validation.len()
+    }
+
+    pub fn batches_per_epoch(&self) -> usize {
+        self.train.len().div_ceil(self.config.batch_size)
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase, Phase::Finished)
+    }
+
+    /// Current epoch (1-based) while running.
+    pub fn epoch(&self) -> usize {
+        self.epoch + 1
+    }
+
+    /// Runs one batch, or one chunk of validation, or finishes.
+    pub fn step(&mut self) -> Result<Event> {
+        if let Some(reason) = self.ending.take() {
+            return self.finish(reason);
+        }
+        match std::mem::replace(&mut self.phase, Phase::Training) {
+            Phase::Finished => {
+                self.phase = Phase::Finished;
+                Err(Error::Config("training has finished; start a new run".into()))
+            }
+            Phase::Training => self.train_batch(),
+            Phase::Validating(evaluation) => self.validate_chunk(evaluation),
+        }
+    }
+
+    /// Ends training now (the Stop button), keeping the best weights so far.
+    pub fn stop(&mut self) -> Result<Event> {
+        self.finish(FinishReason::Stopped)
+    }
+
+    fn train_batch(&mut self) -> Result<Event> {
+        let size = self.config.batch_size;
+        let from = self.batch * size;
+        let indices: Vec<usize> = self.order[from..(from + size).min(self.order.len())].to_vec();
+        let total_steps = self.batches_per_epoch() * self.config.epochs;
+        let lr = match self.config.schedule {
+            Schedule::Constant => self.config.learning_rate,
+            Schedule::Cosine => {
+                let progress = self.steps_done as f64 / total_steps as f64;
+                self.config.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        };
+        self.optimizer.set_learning_rate(lr);
+        let (pixels, labels) = self.train.batch(&indices, self.config.augment.then_some(&mut self.rng));
+        let logits = self.network.forward(&Network::input_normalized(pixels)?, Some(&mut self.rng))?;
+        let target = Tensor::from_vec(labels.clone(), labels.len(), &device())?;
+        let loss = cross_entropy(&logits, &target)?;
+        let loss_value = loss.to_scalar::<f32>()? as f64;
+        if !loss_value.is_finite() {
+            return self.finish(FinishReason::Diverged);
+        }
+        self.optimizer.step(&loss.backward()?)?;
+        // The loss alone can miss a blow-up: a ReLU turns NaN activations into zeros.
+        if !all_finite(self.network.parameters().iter().map(|(_, var)| var.as_tensor()))? {
+            return self.finish(FinishReason::Diverged);
+        }
+        let correct = argmax_rows(&logits)?.iter().zip(&labels).filter(|(p, t)| p == t).count();
+        self.loss_sum += loss_value * labels.len() as f64;
+        self.correct += correct;
+        self.seen += labels.len();
+        self.batch += 1;
+        self.steps_done += 1;
+        let event = Event::Batch {
+            epoch: self.epoch + 1,
+            batch: self.batch,
+            batches: self.batches_per_epoch(),
+            loss: loss_value,
+            accuracy: correct as f64 / labels.len() as f64,
+            images: labels.len(),
+        };
+        self.phase = if self.batch < self.batches_per_epoch() {
+            Phase::Training
+        } else {
+            Phase::Validating(Evaluation::default())
+        };
+        Ok(event)
+    }
+
+    fn validate_chunk(&mut self, mut evaluation: Evaluation) -> Result<Event> {
+        let done = evaluation.count;
+        if done < self.validation.len() {
+            evaluation.add_range(&self.network, &self.validation, done, done + EVAL_CHUNK)?;
+            let event = Event::Validating { epoch: self.epoch + 1, done: evaluation.count, total: self.validation.len() };
+            self.phase = Phase::Validating(evaluation);
+            return Ok(event);
+        }
+        self.end_epoch((!self.validation.is_empty()).then_some(evaluation))
+    }
+
+    fn end_epoch(&mut self, validation: Option<Evaluation>) -> Result<Event> {
+        let epoch = self.epoch + 1;
+        let mut record = EpochRecord {
+            epoch,
+            train_loss: self.loss_sum / self.seen as f64,
+            train_accuracy: self.correct as f64 / self.seen as f64,
+            val_loss: validation.as_ref().map(|v| v.loss),
+            val_accuracy: validation.as_ref().map(|v| v.accuracy),
+            learning_rate: self.config.learning_rate,
+            best_epoch: None,
+        };
+        // Without validation the latest epoch counts as the best one.
+        let monitored = record.val_loss.unwrap_or(0.0) as f32;
+        if !monitored.is_finite() {
+            return self.finish(FinishReason::Diverged);
+        }
+        let verdict = if validation.is_some() { self.early.observe(epoch, monitored) } else { Verdict::Improved };
+        if verdict == Verdict::Improved {
+            let weights = self.network.snapshot()?;
+            // Only finite weights may become the ones restored at the end, however they got here.
+            if !all_finite(&weights)? {
+                return self.finish(FinishReason::Diverged);
+            }
+            self.best = Some(Best { epoch, record: record.clone(), weights });
+        }
+        record.best_epoch = self.best.as_ref().map(|b| b.epoch);
+        self.history.push(record.clone());
+        self.epoch += 1;
+        self.batch = 0;
+        (self.loss_sum, self.correct, self.seen) = (0.0, 0, 0);
+        self.rng.shuffle(&mut self.order);
+        self.phase = Phase::Training;
+        if verdict == Verdict::Stop {
+            self.ending = Some(FinishReason::EarlyStopped);
+        } else if self.epoch >= self.config.epochs {
+            self.ending = Some(FinishReason::Completed);
+        }
+        Ok(Event::Epoch(record))
+    }
+
+    /// Puts the best weights back and says which ones are in use.
+    fn finish(&mut self, reason: FinishReason) -> Result<Event> {
+        self.phase = Phase::Finished;
+        self.ending = None;
+        let (weights, best) = match &self.best {
+            Some(best) => (&best.weights, Some(best)),
+            None => (&self.start_weights, None),
+        };
+        self.network.restore(weights)?;
+        let message = match (reason, best) {
+            (FinishReason::Diverged, Some(b)) => format!(
+                "training diverged (the loss became NaN or infinite; try a smaller learning rate); kept the weights of epoch {}",
+                b.epoch
+            ),
+            (FinishReason::Diverged, None) => {
+                "training diverged (the loss became NaN or infinite; try a smaller learning rate); kept the weights training started from".into()
+            }
+            (_, None) => "no epoch finished: kept the weights training started from".into(),
+            (reason, Some(b)) => {
+                let why = match reason {
+                    FinishReason::EarlyStopped => "validation loss stopped improving",
+                    FinishReason::Stopped => "stopped",
+                    _ => "all epochs done",
+                };
+                format!("{why}; using the weights of epoch {}", b.epoch)
+            }
+        };
+        Ok(Event::Finished {
+            reason,
+            weights_from_epoch: best.map(|b| b.epoch),
+            val_loss: best.and_then(|b| b.record.val_loss),
+            val_accuracy: best.and_then(|b| b.record.val_accuracy),
+            message,
+        })
+    }
+
+    /// Steps until finished, handing every event to `on_event` (the CLI's loop).
+    pub fn run(&mut self, mut on_event: impl FnMut(&Event)) -> Result<Event> {
+        loop {
+            let event = self.step()?;
+            on_event(&event);
+            if let Event::Finished { .. } = event {
+                return Ok(event);
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The wasm-bindgen layer: thin shims that convert between JS values and the core types.
+//! No logic lives here; every error crosses to JS as a `JsError` with the core's message.
+
+mod recognizer;
+mod trainer;
+
+pub use recognizer::{Dataset, Evaluation, Recognizer};
+pub use trainer::Trainer;
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    // Panics reach the console (and, through the worker's error handler, the page) readably.
+    console_error_panic_hook::set_once();
+}
+
+pub(crate) fn js_error(error: crate::Error) -> JsError {
+    JsError::new(&error.to_string())
+}
+
+/// Serialises a value to a plain JS object (through JSON: small, and no extra dependency).
+pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
+    let json = serde_json::to_string(value).map_err(|e| JsError::new(&e.to_string()))?;
+    js_sys::JSON::parse(&json).map_err(|_| JsError::new("cannot convert a result to JS"))
+}
+
+/// The layer list of a preset, as `{name, layers: [...]}`.
+#[wasm_bindgen(js_name = presetArchitecture)]
+pub fn preset_architecture(name: &str) -> Result<JsValue, JsError> {
+    to_js(&crate::spec::Architecture::preset(name).map_err(js_error)?)
+}
+
+/// Checks a stack given as JSON: `{ok: true, summary}` or `{ok: false, layer, name, message}`,
+/// where `layer` is the 0-based index of the offending layer (or null for the whole stack).
+#[wasm_bindgen(js_name = analyzeArchitecture)]
+pub fn analyze_architecture(json: &str) -> Result<JsValue, JsError> {
+    let result = crate::spec::Architecture::from_json(json).and_then(|a| a.summary());
+    let value = match result {
+        Ok(summary) => serde_json::json!({ "ok": true, "summary": summary, "weightBytes": summary.weight_bytes() }),
+        Err(crate::Error::Spec { layer, name, message }) => {
+            serde_json::json!({ "ok": false, "layer": layer, "name": name, "message": message })
+        }
+        Err(other) => serde_json::json!({ "ok": false, "layer": null, "message": other.to_string() }),
+    };
+    to_js(&value)
+}
+
+/// The default training settings (`TrainConfig::default()`), in the camelCase the worker uses.
+#[wasm_bindgen(js_name = defaultTrainConfig)]
+pub fn default_train_config() -> Result<JsValue, JsError> {
+    to_js(&crate::train::TrainConfig::default())
+}

@@ -1,0 +1,411 @@
+// The training worker: owns the wasm Trainer and the bundled data, so the page never blocks.
+// Spoken to only through ui/trainer-client.js. Training is a loop of `trainer.step()` calls
+// (one batch or one validation chunk each) that yields to the event loop between steps, so
+// pause/stop messages get through mid-epoch; Stop takes effect after the running batch.
+//
+// Protocol. Every message is a plain object with a `type`; requests carry an `id` that every
+// reply and event about that request repeats. Buffers from the worker are transferred.
+//
+// page → worker
+//   {type:'train', id, architecture:{name,layers}, config, initialWeights: Uint8Array|null}
+//       config: TrainConfig fields in camelCase (src/train.rs); epochs and batchSize are
+//       required (the client fills in its DEFAULT_CONFIG), other missing ones take Rust's defaults.
+//       initialWeights: a .safetensors file to continue from (its architecture wins), or null.
+//   {type:'fine-tune', id, weights, pixels: Float32Array(n·784, 0..1), labels: Uint8Array(n),
+//       config, bundledImages, repeat}
+//       trains `weights` on the user's images (each `repeat` times) mixed with `bundledImages`
+//       bundled ones picked with config.seed; config.trainSize is ignored (all of that mix).
+//   {type:'pause'} | {type:'resume'} | {type:'stop'}          the running train / fine-tune job
+//   {type:'evaluate', id, weights}                            on the bundled 10,000 test images
+//   {type:'test-images', id, indices: number[]}
+//
+// worker → page
+//   {type:'ready', trainSize, testSize}                       wasm and data loaded
+//   {type:'start', id, job, trainSize, validationSize, batchesPerEpoch, epochs, batchSize}
+//   {type:'batch', id, epoch, batch, batches, loss, accuracy, images,
+//       imagesPerSecond, elapsedMs, etaMs, progress, epochProgress}      progress: 0–1 overall
+//   {type:'validating', id, epoch, done, total, elapsedMs, etaMs}
+//   {type:'epoch', id, epoch, trainLoss, trainAccuracy, valLoss, valAccuracy, learningRate,
+//       bestEpoch, weights, elapsedMs, memoryBytes}               memoryBytes: the wasm heap
+//   {type:'weights', id, epoch, batch, weights}               mid-epoch, every ~2 s
+//   {type:'paused', id} | {type:'resumed', id}
+//   {type:'eval-progress', id, done, total}                   test evaluation (evaluate, finish)
+//   {type:'finished', id, reason, weightsFromEpoch, valLoss, valAccuracy, message, weights,
+//       test: Evaluation|null, history, trainSeconds, trainSize, validationSize}
+//       reason: completed | earlyStopped | stopped | diverged. `weights` are the ones in use
+//       (the best epoch's). `test` is null when stopped (Stop means: stop working now) or
+//       diverged (it stops at once; the weights kept were validated already, or are the start's).
+//   {type:'result', id, value}                                reply to evaluate / test-images
+//   {type:'error', id, message, fatal}     id null: not about one request. fatal: the wasm
+//       instance is unusable (a Rust panic, loading failed, or an error no request caught);
+//       the page replaces the worker. A panic's message says what Rust said and where.
+//   Evaluation = {count, loss, accuracy, confusion[10][10], predictions[]}
+import init, * as wasm from './pkg/digitlens.js';
+
+const DATA = {
+  train: ['./data/train-images-idx3-ubyte.gz', './data/train-labels-idx1-ubyte.gz'],
+  test: ['./data/t10k-images-idx3-ubyte.gz', './data/t10k-labels-idx1-ubyte.gz'],
+};
+/** Test images per evaluation step: big enough to be efficient, small enough to stay responsive. */
+const EVAL_CHUNK = 500;
+/** How often mid-epoch weights go to the page, so the drawing follows training. */
+const WEIGHTS_EVERY_MS = 2000;
+/** Batches the images/s figure averages over. */
+const RATE_WINDOW = 20;
+const PIXELS = 784;
+
+// console_error_panic_hook writes the panic message with console.error just before the wasm
+// trap ("panicked at src/x.rs:1:2:\nmessage\n\nStack: ..."); keep it so the page sees the Rust
+// message instead of "unreachable".
+let lastPanic = '';
+const consoleError = console.error.bind(console);
+console.error = (...args) => {
+  const text = args.map(String).join(' ');
+  if (text.startsWith('panicked at')) lastPanic = text;
+  consoleError(...args);
+};
+
+/** "capacity overflow (at library/alloc/src/raw_vec/mod.rs:28:5)" from the hook's text. */
+function panicMessage(text) {
+  const [head, ...rest] = text.split('\n\nStack')[0].trim().split('\n');
+  // Paths in the standard library and in crates start with the build machine's directories.
+  const where = head.replace(/^panicked at /, '').replace(/:$/, '').replace(/^\/rustc\/[0-9a-f]+\/|^.*\/registry\/src\/[^/]+\//, '');
+  const message = rest.join(' ').trim();
+  return message ? `${message} (at ${where})` : head;
+}
+
+/** The error message to show; `fatal` when the wasm instance must be thrown away. */
+function describe(error) {
+  if (error instanceof WebAssembly.RuntimeError) {
+    // Without a panic message the trap is an abort, most likely memory running out.
+    const what = lastPanic ? `a Rust panic: ${panicMessage(lastPanic)}` : `${error.message} (probably out of memory)`;
+    return { fatal: true, message: `the training engine crashed with ${what}` };
+  }
+  return { fatal: false, message: error?.message ?? String(error) };
+}
+
+/** Runs `work(object)` (sync or async) and frees the wasm `object` afterwards, except after a
+ *  trap: the instance is unusable then (free() would throw "…while it was borrowed" and hide the
+ *  panic's message) and the page replaces this worker anyway. */
+function withFreed(object, work) {
+  const fail = (error) => {
+    if (!(error instanceof WebAssembly.RuntimeError)) object.free();
+    throw error;
+  };
+  let result;
+  try {
+    result = work(object);
+  } catch (error) {
+    fail(error);
+  }
+  if (!(result instanceof Promise)) {
+    object.free();
+    return result;
+  }
+  return result.then((value) => {
+    object.free();
+    return value;
+  }, fail);
+}
+
+// Failures no request caught (a timer, a rejected promise nobody awaited): report them with the
+// panic text, as fatal (this worker's state is unknown), instead of the page's bare
+// "Uncaught Error" from the Worker's error event. preventDefault keeps that second report away.
+self.addEventListener('error', (event) => {
+  event.preventDefault();
+  reportUncaught(event.error ?? event.message);
+});
+self.addEventListener('unhandledrejection', (event) => {
+  event.preventDefault();
+  reportUncaught(event.reason);
+});
+function reportUncaught(error) {
+  const { message } = describe(error);
+  post({ type: 'error', id: job?.id ?? null, fatal: true, message: `the training worker failed: ${message}` });
+}
+
+async function fetchBytes(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`cannot load ${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function load() {
+  const [exports, train, test] = await Promise.all([
+    init(),
+    Promise.all(DATA.train.map(fetchBytes)),
+    Promise.all(DATA.test.map(fetchBytes)),
+  ]);
+  return { memory: exports.memory, train: wasm.Dataset.fromIdx(...train), test: wasm.Dataset.fromIdx(...test) };
+}
+
+const loaded = load();
+loaded.then(
+  ({ train, test }) => post({ type: 'ready', trainSize: train.length, testSize: test.length }),
+  (error) => post({ type: 'error', id: null, fatal: true, message: `the training worker could not load: ${error.message}` }),
+);
+
+function post(message, transfer = []) {
+  self.postMessage(message, transfer);
+}
+
+/** Resolves on the next task: lets queued messages (pause, stop) run. MessageChannel, not
+ *  setTimeout, because nested timeouts are clamped to 4 ms. */
+const channel = new MessageChannel();
+const waiting = [];
+channel.port1.onmessage = () => waiting.shift()?.();
+function nextTask() {
+  return new Promise((resolve) => {
+    waiting.push(resolve);
+    channel.port2.postMessage(null);
+  });
+}
+
+/** The running train / fine-tune job: {id, paused, stopRequested, wake}. One at a time. */
+let job = null;
+
+/** Averages images/s over the last RATE_WINDOW measurements of one kind of work. */
+class Rate {
+  constructor() { this.samples = []; }
+  add(images, ms) {
+    this.samples.push([images, ms]);
+    if (this.samples.length > RATE_WINDOW) this.samples.shift();
+  }
+  /** Images per ms, or `fallback` before any measurement. */
+  perMs(fallback) {
+    const [images, ms] = this.samples.reduce(([i, m], [a, b]) => [i + a, m + b], [0, 0]);
+    return ms > 0 ? images / ms : fallback;
+  }
+}
+
+/** Elapsed time of a job, not counting pauses. */
+class Clock {
+  constructor() { this.start = performance.now(); this.pausedMs = 0; this.pausedAt = null; }
+  pause() { this.pausedAt = performance.now(); }
+  resume() { this.pausedMs += performance.now() - this.pausedAt; this.pausedAt = null; }
+  elapsed() { return performance.now() - this.start - this.pausedMs; }
+}
+
+async function waitWhilePaused(current, clock) {
+  if (!current.paused || current.stopRequested) return;
+  clock.pause();
+  post({ type: 'paused', id: current.id });
+  await new Promise((resolve) => { current.wake = resolve; });
+  clock.resume();
+  post({ type: 'resumed', id: current.id });
+}
+
+/** Evaluates `recognizer` on the test set a chunk per task; null if `cancelled()` turns true. */
+function evaluateChunked(id, recognizer, test, cancelled = () => false) {
+  return withFreed(new wasm.Evaluation(), async (evaluation) => {
+    for (let from = 0; from < test.length; from += EVAL_CHUNK) {
+      if (cancelled()) return null;
+      const done = evaluation.add(recognizer, test, from, from + EVAL_CHUNK);
+      post({ type: 'eval-progress', id, done, total: test.length });
+      await nextTask();
+    }
+    return evaluation.result();
+  });
+}
+
+/** Runs a Trainer to the end, reporting every step; `trainer` is freed here. */
+function runTrainer(current, trainer, { kind, epochs, batchSize }, data) {
+  return withFreed(trainer, async () => {
+    const clock = new Clock();
+    const trainRate = new Rate();
+    const evalRate = new Rate();
+    const { trainSize, validationSize, batchesPerEpoch } = trainer;
+    const testSize = data.test.length;
+    const totalTrainImages = epochs * trainSize;
+    let trainImagesDone = 0;
+    let epochsDone = 0;
+    let validatedThisEpoch = 0;
+    let lastWeightsAt = performance.now();
+    const eta = () => {
+      // Forward-only work is roughly a third of a training step until it has been measured.
+      const train = trainRate.perMs(0);
+      const remainingEval = (epochs - epochsDone) * validationSize - validatedThisEpoch + testSize;
+      const ms = (totalTrainImages - trainImagesDone) / train + remainingEval / evalRate.perMs(3 * train);
+      return Number.isFinite(ms) ? ms : null;
+    };
+    const weights = () => trainer.toSafetensors();
+    post({ type: 'start', id: current.id, job: kind, trainSize, validationSize, batchesPerEpoch, epochs, batchSize });
+    for (;;) {
+      await nextTask();
+      await waitWhilePaused(current, clock);
+      const started = performance.now();
+      const event = current.stopRequested ? trainer.stop() : trainer.step();
+      const ms = performance.now() - started;
+      if (event.type === 'batch') {
+        trainRate.add(event.images, ms);
+        trainImagesDone += event.images;
+        post({
+          ...event, id: current.id,
+          imagesPerSecond: 1000 * trainRate.perMs(0),
+          elapsedMs: clock.elapsed(), etaMs: eta(),
+          progress: Math.min(1, trainImagesDone / totalTrainImages),
+          epochProgress: event.batch / event.batches,
+        });
+        if (performance.now() - lastWeightsAt > WEIGHTS_EVERY_MS) {
+          const bytes = weights();
+          post({ type: 'weights', id: current.id, epoch: event.epoch, batch: event.batch, weights: bytes }, [bytes.buffer]);
+          lastWeightsAt = performance.now();
+        }
+      } else if (event.type === 'validating') {
+        evalRate.add(event.done - validatedThisEpoch, ms);
+        validatedThisEpoch = event.done;
+        post({ ...event, id: current.id, elapsedMs: clock.elapsed(), etaMs: eta() });
+      } else if (event.type === 'epoch') {
+        epochsDone = event.epoch;
+        validatedThisEpoch = 0;
+        const bytes = weights();
+        post({ ...event, id: current.id, weights: bytes, elapsedMs: clock.elapsed(), memoryBytes: data.memory.buffer.byteLength }, [bytes.buffer]);
+        lastWeightsAt = performance.now();
+      } else if (event.type === 'finished') {
+        const trainSeconds = clock.elapsed() / 1000;
+        const history = trainer.history();
+        const bytes = weights();
+        let test = null;
+        // Stopped means stop working now; diverged keeps weights that were already validated
+        // (or the ones training started from), so it stops at once too.
+        if (event.reason === 'completed' || event.reason === 'earlyStopped') {
+          const cancelled = () => current.stopRequested;
+          test = await withFreed(trainer.recognizer(), (recognizer) => evaluateChunked(current.id, recognizer, data.test, cancelled));
+        }
+        post({ ...event, id: current.id, weights: bytes, test, history, trainSeconds, trainSize, validationSize }, [bytes.buffer]);
+        return;
+      }
+    }
+  });
+}
+
+/** A seeded shuffle (mulberry32) so the same seed picks the same bundled images. */
+function seededSample(n, count, seed) {
+  let state = seed >>> 0;
+  const random = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order.slice(0, count);
+}
+
+/** IDX files (unsigned bytes) for `images` (count·784 bytes) and their labels. */
+function idxFiles(images, labels) {
+  const count = labels.length;
+  const imageFile = new Uint8Array(16 + images.length);
+  const imageHeader = new DataView(imageFile.buffer);
+  [0x803, count, 28, 28].forEach((v, i) => imageHeader.setUint32(4 * i, v));
+  imageFile.set(images, 16);
+  const labelFile = new Uint8Array(8 + count);
+  const labelHeader = new DataView(labelFile.buffer);
+  [0x801, count].forEach((v, i) => labelHeader.setUint32(4 * i, v));
+  labelFile.set(labels, 8);
+  return [imageFile, labelFile];
+}
+
+/** `bundledImages` bundled images picked with `seed`, plus the user's images `repeat` times.
+ *  Built here rather than with config.trainSize, whose random subset could drop the user's. */
+function fineTuneDataset(train, { pixels, labels, bundledImages, repeat, seed }) {
+  const picked = seededSample(train.length, Math.min(bundledImages, train.length), seed);
+  const images = new Uint8Array(picked.length * PIXELS);
+  const pickedLabels = new Uint8Array(picked.length);
+  picked.forEach((index, k) => {
+    images.set(train.image(index), k * PIXELS);
+    pickedLabels[k] = train.label(index);
+  });
+  const times = Math.max(1, repeat);
+  const extraPixels = new Float32Array(pixels.length * times);
+  const extraLabels = new Uint8Array(labels.length * times);
+  for (let r = 0; r < times; r++) {
+    extraPixels.set(pixels, r * pixels.length);
+    extraLabels.set(labels, r * labels.length);
+  }
+  return withFreed(wasm.Dataset.fromIdx(...idxFiles(images, pickedLabels)), (base) => base.withExtra(extraPixels, extraLabels));
+}
+
+function train(message, data) {
+  const config = JSON.stringify(message.config ?? {});
+  const trainer = message.initialWeights
+    ? wasm.Trainer.fromSafetensors(message.initialWeights, data.train, config)
+    : wasm.Trainer.fromScratch(JSON.stringify(message.architecture), data.train, config);
+  return { trainer, kind: 'train' };
+}
+
+function fineTune(message, data) {
+  const config = JSON.stringify({ ...message.config, trainSize: 0 });
+  const mixed = fineTuneDataset(data.train, { ...message, seed: message.config.seed ?? 0 });
+  return { trainer: withFreed(mixed, () => wasm.Trainer.fromSafetensors(message.weights, mixed, config)), kind: 'fine-tune' };
+}
+
+async function startJob(message, data, create) {
+  if (job) throw new Error('a training run is already in progress: stop it first');
+  const current = { id: message.id, paused: false, stopRequested: false, wake: null };
+  job = current;
+  try {
+    const { epochs, batchSize } = message.config ?? {};
+    if (!(epochs > 0 && batchSize > 0)) throw new Error('config.epochs and config.batchSize are required');
+    const { trainer, kind } = create(message, data);
+    await runTrainer(current, trainer, { kind, epochs, batchSize }, data);
+  } finally {
+    job = null;
+  }
+}
+
+async function evaluate(message, data) {
+  const value = await withFreed(wasm.Recognizer.fromSafetensors(message.weights), (recognizer) => evaluateChunked(message.id, recognizer, data.test));
+  post({ type: 'result', id: message.id, value });
+}
+
+function testImages(message, data) {
+  const value = message.indices.map((index) => ({
+    index, label: data.test.label(index), pixels: data.test.image(index),
+  }));
+  post({ type: 'result', id: message.id, value }, value.map((v) => v.pixels.buffer));
+}
+
+function control(message) {
+  if (!job) return;
+  if (message.type === 'pause') job.paused = true;
+  if (message.type === 'stop') job.stopRequested = true;
+  if (message.type === 'resume' || message.type === 'stop') {
+    job.paused = false;
+    job.wake?.();
+    job.wake = null;
+  }
+}
+
+const HANDLERS = {
+  train: (m, d) => startJob(m, d, train),
+  'fine-tune': (m, d) => startJob(m, d, fineTune),
+  evaluate,
+  'test-images': testImages,
+};
+
+self.onmessage = async ({ data: message }) => {
+  let data;
+  try {
+    data = await loaded;
+  } catch (error) {
+    post({ type: 'error', id: message.id ?? null, fatal: true, message: `the training worker could not load: ${error.message}` });
+    return;
+  }
+  if (['pause', 'resume', 'stop'].includes(message.type)) {
+    control(message);
+    return;
+  }
+  const handler = HANDLERS[message.type];
+  try {
+    if (!handler) throw new Error(`unknown request '${message.type}'`);
+    await handler(message, data);
+  } catch (error) {
+    post({ type: 'error', id: message.id ?? null, ...describe(error) });
+  }
+};

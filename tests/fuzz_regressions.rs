@@ -3,6 +3,7 @@
 //! weights or preprocess), named after what it broke. To keep a new crash from
 //! `./build.sh fuzz`, copy fuzz/artifacts/<target>/crash-… there and fix the code until this
 //! test passes.
+#![cfg(not(target_arch = "wasm32"))]
 
 #[path = "../fuzz/harness.rs"]
 mod harness;

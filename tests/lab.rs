@@ -1,6 +1,7 @@
 //! The model lab's Rust side: the architecture editor's validation messages (each names the
 //! offending layer and says what to do), the summary numbers the lab shows, and the weights
 //! files the lab downloads and loads back (round trip and every bad-file case).
+#![cfg(not(target_arch = "wasm32"))]
 
 use digitlens::data::{Dataset, PIXELS};
 use digitlens::network::Network;

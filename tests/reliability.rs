@@ -2,6 +2,7 @@
 //! data files, training settings, canvas images, layer stacks) is refused with a message that
 //! says what is wrong, never a panic; training faults leave good weights in use; a long
 //! session does not grow memory. The wasm API is a thin shim over these same functions.
+#![cfg(not(target_arch = "wasm32"))]
 
 #[path = "../fuzz/harness.rs"]
 mod harness;
@@ -265,7 +266,9 @@ fn malformed_idx_files_are_refused_with_the_reason() {
         (0..300).for_each(|_| std::io::Write::write_all(&mut encoder, &zeros).unwrap());
         encoder.finish().unwrap()
     };
-    let cases: Vec<(&str, Vec<u8>, Vec<u8>, Vec<&str>)> = vec![
+    // (case, image file, label file, words the refusal must contain)
+    type Case<'a> = (&'a str, Vec<u8>, Vec<u8>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
         ("images with 2 dimensions", write_idx(&[2, 784], &vec![0; 2 * PIXELS]), labels(2), vec!["N×28×28"]),
         ("4 dimensions", vec![0, 0, 8, 4, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0], labels(1), vec!["4 dimensions"]),
         ("images and labels swapped", labels(3), images(3), vec!["N×28×28"]),

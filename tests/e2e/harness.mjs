@@ -61,20 +61,9 @@ export async function drawStrokes(page, strokes, selector = '#pad') {
   }
 }
 
-/** Strokes that read as each digit on a square pad (coordinates in 0..1); the same as the
- * page's "Example" button (www/ui/draw-examples.js). Each reads correctly with the pretrained model. */
-export const DIGIT_STROKES = {
-  0: [[[0.5, 0.15], [0.32, 0.25], [0.27, 0.5], [0.32, 0.75], [0.5, 0.85], [0.68, 0.75], [0.73, 0.5], [0.68, 0.25], [0.5, 0.15]]],
-  1: [[[0.5, 0.12], [0.5, 0.88]]],
-  2: [[[0.3, 0.3], [0.38, 0.18], [0.52, 0.14], [0.66, 0.2], [0.7, 0.34], [0.62, 0.5], [0.3, 0.84], [0.74, 0.84]]],
-  3: [[[0.3, 0.2], [0.48, 0.13], [0.66, 0.2], [0.66, 0.36], [0.48, 0.48], [0.68, 0.58], [0.7, 0.74], [0.54, 0.86], [0.3, 0.8]]],
-  4: [[[0.36, 0.14], [0.3, 0.56], [0.74, 0.56]], [[0.62, 0.14], [0.62, 0.88]]],
-  5: [[[0.7, 0.15], [0.36, 0.15], [0.33, 0.46], [0.52, 0.42], [0.68, 0.52], [0.7, 0.7], [0.56, 0.85], [0.32, 0.8]]],
-  6: [[[0.64, 0.14], [0.44, 0.3], [0.33, 0.55], [0.36, 0.78], [0.52, 0.86], [0.66, 0.76], [0.66, 0.58], [0.5, 0.5], [0.36, 0.58]]],
-  7: [[[0.28, 0.18], [0.72, 0.18], [0.45, 0.88]]],
-  8: [[[0.64, 0.22], [0.5, 0.13], [0.36, 0.22], [0.38, 0.36], [0.62, 0.58], [0.64, 0.76], [0.5, 0.86], [0.36, 0.76], [0.38, 0.58], [0.62, 0.36], [0.64, 0.22]]],
-  9: [[[0.66, 0.28], [0.52, 0.15], [0.36, 0.22], [0.34, 0.38], [0.5, 0.46], [0.66, 0.36], [0.66, 0.22], [0.64, 0.88]]],
-};
+/** Strokes that read as each digit (coordinates in 0..1): the page's own "Example" strokes,
+ * each read correctly by the pretrained model. */
+export { EXAMPLE_STROKES as DIGIT_STROKES } from '../../www/ui/draw-examples.js';
 
 export function screenshotPath(name) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });

@@ -108,5 +108,5 @@ case "${1:-}" in
     bench) bench ;;
     mnist) mnist ;;
     fuzz) fuzz ;;
-    *) echo "usage: ./build.sh setup|build|serve|test|bench|mnist" >&2; exit 2 ;;
+    *) echo "usage: ./build.sh setup|build|serve|test|bench|mnist|fuzz" >&2; exit 2 ;;
 esac

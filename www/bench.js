@@ -1,0 +1,118 @@
+// The browser benchmark (issue 6): one row per measurement, also left in `window.benchResults`
+// for tests/e2e/bench.mjs. Predictions run on this page, as the app's drawing pad does;
+// training runs in bench-worker.js, a Web Worker, as the app trains. Numbers are reported,
+// never judged: the machine may be busy with other work.
+import init, * as wasm from './pkg/digitlens.js';
+
+const TEST_DATA = ['./data/t10k-images-idx3-ubyte.gz', './data/t10k-labels-idx1-ubyte.gz'];
+const PREDICTIONS = 200;
+const BATCH_IMAGES = 1000;
+/** Images per Evaluation.add call: the app's worker evaluates in chunks of this size. */
+const EVAL_CHUNK = 500;
+
+const results = [];
+window.benchResults = results;
+const table = document.getElementById('bench-results');
+const status = document.getElementById('bench-status');
+
+function report(name, value, note) {
+  results.push({ name, value, note });
+  const row = table.insertRow();
+  row.insertCell().textContent = name;
+  row.insertCell().textContent = Number.isInteger(value) ? String(value) : value.toFixed(value < 10 ? 3 : 1);
+  row.insertCell().textContent = note;
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** Median milliseconds of `repeats` calls of `f`, after a few unmeasured ones. */
+function timeEach(f, repeats) {
+  for (let i = 0; i < 5; i++) f();
+  const times = [];
+  for (let i = 0; i < repeats; i++) {
+    const started = performance.now();
+    f();
+    times.push(performance.now() - started);
+  }
+  return median(times);
+}
+
+async function fetchBytes(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`cannot load ${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** A "7" drawn on a 280×280 canvas, as the pad would hand it over (RGBA, dark ink on white). */
+function drawnDigit() {
+  const canvas = new OffscreenCanvas(280, 280);
+  const g = canvas.getContext('2d');
+  g.fillStyle = '#fff';
+  g.fillRect(0, 0, 280, 280);
+  g.strokeStyle = '#000';
+  g.lineWidth = 22;
+  g.lineCap = g.lineJoin = 'round';
+  g.beginPath();
+  g.moveTo(80, 60);
+  g.lineTo(200, 60);
+  g.lineTo(120, 230);
+  g.stroke();
+  return g.getImageData(0, 0, 280, 280).data;
+}
+
+/** Runs the training measurements in a Web Worker; resolves when it has reported them all. */
+function trainInWorker() {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker('./bench-worker.js', { type: 'module' });
+    worker.onmessage = ({ data }) => {
+      if (data.type === 'result') report(data.name, data.value, data.note);
+      else if (data.type === 'done') { worker.terminate(); resolve(); }
+      else if (data.type === 'error') { worker.terminate(); reject(new Error(`training worker: ${data.message}`)); }
+    };
+    worker.onerror = (e) => { worker.terminate(); reject(new Error(`training worker: ${e.message}`)); };
+    worker.postMessage({ type: 'run' });
+  });
+}
+
+async function run() {
+  // Page load → wasm ready, pretrained model loaded and a first drawing read.
+  await init();
+  const recognizer = wasm.Recognizer.pretrained();
+  const image = drawnDigit();
+  const first = recognizer.predictImage(image, 280, 280);
+  report('first_prediction_ms', performance.now(), `navigation start → pretrained model ready and a first drawing read (digit ${first.digit})`);
+
+  const test = wasm.Dataset.fromIdx(...await Promise.all(TEST_DATA.map(fetchBytes)));
+  const pixels = Float32Array.from(test.image(0), (p) => p / 255);
+  report('infer_ms', timeEach(() => recognizer.probabilities28(pixels), PREDICTIONS),
+    `one preprocessed 28×28 digit → 10 probabilities (probabilities28), median of ${PREDICTIONS}`);
+  report('infer_with_maps_ms', timeEach(() => recognizer.predictImage(image, 280, 280), PREDICTIONS),
+    `one 280×280 RGBA drawing → preprocessing, probabilities and every layer's activations in JS (predictImage), median of ${PREDICTIONS}`);
+
+  const rates = [];
+  for (let repeat = 0; repeat < 3; repeat++) {
+    const evaluation = new wasm.Evaluation();
+    const started = performance.now();
+    for (let from = 0; from < BATCH_IMAGES; from += EVAL_CHUNK) evaluation.add(recognizer, test, from, from + EVAL_CHUNK);
+    rates.push(BATCH_IMAGES / (performance.now() - started) * 1000);
+    evaluation.free();
+  }
+  report('batch_infer_img_per_s', median(rates), `${BATCH_IMAGES} test images through Evaluation.add in chunks of ${EVAL_CHUNK}, median of 3 runs`);
+
+  if (typeof wasm.profileOps === 'function') {
+    for (const t of wasm.profileOps(() => performance.now())) {
+      report(`op_${t.op}_${t.pass}_ms${t.implementation === 'candle' ? '_candle' : ''}`, t.ms,
+        `${t.op} ${t.pass}, batch 64, ${t.implementation === 'candle' ? "candle's built-in ops instead of the custom kernel" : 'as the network runs it'} (median)`);
+    }
+  }
+
+  await trainInWorker();
+}
+
+run().then(
+  () => { status.textContent = 'done'; status.dataset.state = 'done'; },
+  (error) => { status.textContent = `benchmark failed: ${error.message}`; status.dataset.state = 'error'; },
+);

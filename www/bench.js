@@ -46,6 +46,17 @@ async function fetchBytes(url) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+/** A 28×28 digit (0 = background) scaled ×10 into 280×280 RGBA, dark ink on white, as the pad
+ *  hands a drawing over; `digitlens bench` measures natively with the same image. */
+function asDrawing(image28) {
+  const rgba = new Uint8ClampedArray(280 * 280 * 4);
+  for (let i = 0; i < 280 * 280; i++) {
+    const v = 255 - image28[Math.floor(i / 2800) * 28 + Math.floor((i % 280) / 10)];
+    rgba.set([v, v, v, 255], i * 4);
+  }
+  return rgba;
+}
+
 /** A "7" drawn on a 280×280 canvas, as the pad would hand it over (RGBA, dark ink on white). */
 function drawnDigit() {
   const canvas = new OffscreenCanvas(280, 280);
@@ -61,6 +72,27 @@ function drawnDigit() {
   g.lineTo(120, 230);
   g.stroke();
   return g.getImageData(0, 0, 280, 280).data;
+}
+
+/** Per-stage times (see src/kernels/profile.rs): one result each, shown as one table row per
+ *  stage and pass with the network's time next to candle's. */
+function profileOps() {
+  const rows = new Map();
+  for (const t of wasm.profileOps(() => performance.now())) {
+    const candle = t.implementation === 'candle';
+    results.push({ name: `op_${t.op}_${t.pass}_ms${candle ? '_candle' : ''}`, value: t.ms,
+      note: `${t.op} ${t.pass}, batch 64, ${candle ? "candle's built-in ops instead of the custom kernel" : 'as the network runs it'} (median)` });
+    const key = `${t.op} ${t.pass}`;
+    if (!rows.has(key)) {
+      const row = document.getElementById('bench-ops').insertRow();
+      row.insertCell().textContent = t.op;
+      row.insertCell().textContent = t.pass;
+      row.insertCell();
+      row.insertCell().textContent = '–';
+      rows.set(key, row);
+    }
+    rows.get(key).cells[candle ? 3 : 2].textContent = t.ms.toFixed(2);
+  }
 }
 
 /** Runs the training measurements in a Web Worker; resolves when it has reported them all. */
@@ -89,7 +121,8 @@ async function run() {
   const pixels = Float32Array.from(test.image(0), (p) => p / 255);
   report('infer_ms', timeEach(() => recognizer.probabilities28(pixels), PREDICTIONS),
     `one preprocessed 28×28 digit → 10 probabilities (probabilities28), median of ${PREDICTIONS}`);
-  report('infer_with_maps_ms', timeEach(() => recognizer.predictImage(image, 280, 280), PREDICTIONS),
+  const drawing = asDrawing(test.image(0));
+  report('infer_with_maps_ms', timeEach(() => recognizer.predictImage(drawing, 280, 280), PREDICTIONS),
     `one 280×280 RGBA drawing → preprocessing, probabilities and every layer's activations in JS (predictImage), median of ${PREDICTIONS}`);
 
   const rates = [];
@@ -102,12 +135,7 @@ async function run() {
   }
   report('batch_infer_img_per_s', median(rates), `${BATCH_IMAGES} test images through Evaluation.add in chunks of ${EVAL_CHUNK}, median of 3 runs`);
 
-  if (typeof wasm.profileOps === 'function') {
-    for (const t of wasm.profileOps(() => performance.now())) {
-      report(`op_${t.op}_${t.pass}_ms${t.implementation === 'candle' ? '_candle' : ''}`, t.ms,
-        `${t.op} ${t.pass}, batch 64, ${t.implementation === 'candle' ? "candle's built-in ops instead of the custom kernel" : 'as the network runs it'} (median)`);
-    }
-  }
+  profileOps();
 
   await trainInWorker();
 }

@@ -1,25 +1,25 @@
-//! 2-D convolution (+ bias, + optional ReLU) as a candle custom op with its own backward pass.
-//! All three passes are one packed GEMM per image over an im2col matrix:
+//! 2-D convolution (+ bias, + optional fused ReLU) as a candle custom op with its own backward
+//! pass. All three passes are one packed GEMM per image over an im2col matrix:
 //! forward `Y = W·col(X)`, input gradient `col⁻¹(Wᵀ·dY)`, weight gradient `Σ dY·col(X)ᵀ`.
-//! candle's own backward goes through conv_transpose2d and a conv2d with an image-sized
-//! kernel, which is many times slower for these shapes.
+//! candle 0.11's own backward goes through conv_transpose2d and a conv2d with an image-sized
+//! kernel (many times slower for these shapes), computes the input image's gradient that
+//! nobody needs, and fails on non-square strided inputs.
 
 use super::gemm::{gemm, Packed, View, MR, NR};
-use super::sum;
-use super::{read, values};
+use super::{read, sum, values};
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// The sizes of one convolution call; images are NCHW, kernels FCkk, both contiguous.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Geometry {
-    pub batch: usize,
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-    pub filters: usize,
-    pub kernel: usize,
-    pub stride: usize,
-    pub padding: usize,
+struct Geometry {
+    batch: usize,
+    channels: usize,
+    height: usize,
+    width: usize,
+    filters: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
 }
 
 impl Geometry {
@@ -36,11 +36,11 @@ impl Geometry {
         Ok(Geometry { batch, channels, height, width, filters, kernel, stride, padding })
     }
 
-    pub fn out_height(&self) -> usize {
+    fn out_height(&self) -> usize {
         (self.height + 2 * self.padding - self.kernel) / self.stride + 1
     }
 
-    pub fn out_width(&self) -> usize {
+    fn out_width(&self) -> usize {
         (self.width + 2 * self.padding - self.kernel) / self.stride + 1
     }
 
@@ -135,7 +135,7 @@ impl Conv2d {
 }
 
 /// The forward pass on plain slices: `out` (N·F·pixels) = relu?(W ⊛ X + b).
-pub fn forward(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool, out: &mut [f32]) {
+fn forward(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool, out: &mut [f32]) {
     let (patch, pixels) = (g.patch(), g.pixels());
     let mut kernel = Packed::default();
     kernel.pack::<MR>(View::row_major(w, g.filters, patch));
@@ -156,28 +156,39 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool, out: &
 }
 
 /// Weight and bias gradients: `dW = Σ_n dY_n·col(X_n)ᵀ`, `db = Σ dY`.
-pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let (patch, pixels) = (g.patch(), g.pixels());
-    let mut dw = vec![0.0; g.filters * patch];
+    // dW or dWᵀ = col·dYᵀ, whichever leaves less of the micro-tiles empty (conv1's 9-value
+    // patches fill only 9 of 16 columns one way, 9 of 12 rows the other).
+    let padded = |rows: usize, cols: usize| rows.div_ceil(MR) * MR * cols.div_ceil(NR) * NR;
+    let transposed = padded(patch, g.filters) < padded(g.filters, patch);
+    let mut product = vec![0.0; g.filters * patch];
     let mut db = vec![0.0; g.filters];
     let mut col = vec![0.0; patch * pixels];
-    let (mut packed_dy, mut packed_col) = (Packed::default(), Packed::default());
+    let (mut packed_a, mut packed_b) = (Packed::default(), Packed::default());
     for (image, dy) in x.chunks_exact(g.image_len()).zip(dy.chunks_exact(g.filters * pixels)) {
         g.im2col(image, &mut col);
-        packed_dy.pack::<MR>(View::row_major(dy, g.filters, pixels));
-        packed_col.pack::<NR>(View::row_major(&col, patch, pixels));
-        gemm(&packed_dy, &packed_col, &mut dw, patch);
+        let (dy_view, col_view) = (View::row_major(dy, g.filters, pixels), View::row_major(&col, patch, pixels));
+        let (a, b) = if transposed { (col_view, dy_view) } else { (dy_view, col_view) };
+        packed_a.pack::<MR>(a);
+        packed_b.pack::<NR>(b);
+        gemm(&packed_a, &packed_b, &mut product, b.rows);
         for (total, row) in db.iter_mut().zip(dy.chunks_exact(pixels)) {
             *total += sum(row);
         }
     }
+    let dw = if transposed {
+        (0..g.filters * patch).map(|i| product[i % patch * g.filters + i / patch]).collect()
+    } else {
+        product
+    };
     (dw, db)
 }
 
 /// Input gradient: `dX_n = col⁻¹(Wᵀ·dY_n)`.
-pub fn input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
-    let (patch, pixels) = (g.patch(), g.pixels());
+fn input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     let mut dx = vec![0.0; g.batch * g.image_len()];
+    let (patch, pixels) = (g.patch(), g.pixels());
     let mut kernel_t = Packed::default();
     kernel_t.pack::<MR>(View::row_major(w, g.filters, patch).t());
     let mut dcol = vec![0.0; patch * pixels];

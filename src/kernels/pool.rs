@@ -40,9 +40,10 @@ impl MaxPool2d {
         for row in 0..self.size {
             let start = corner + row * width;
             for (i, &v) in x[start..start + self.size].iter().enumerate() {
-                if v > best {
-                    (best, at) = (v, start + i);
-                }
+                // Selects, not a branch: which value wins is unpredictable.
+                let better = v > best;
+                best = if better { v } else { best };
+                at = if better { start + i } else { at };
             }
         }
         at
@@ -99,10 +100,10 @@ mod simd {
     /// Four windows per step; the last step overlaps the one before when the row is not a
     /// multiple of 4, which recomputes (and rewrites) the same values.
     fn steps(columns: usize) -> impl Iterator<Item = usize> {
-        (0..columns / 4 * 4).step_by(4).chain((columns % 4 != 0).then_some(columns - 4))
+        (0..columns / 4 * 4).step_by(4).chain((!columns.is_multiple_of(4)).then_some(columns - 4))
     }
 
-    /// The first `columns` (at least 4) outputs of every row.
+    /// The first `columns` (at least 4) outputs of every row; 2×2 windows with stride 2 only.
     pub fn forward(g: &Geometry, x: &[f32], out: &mut [f32], columns: usize) {
         for (plane, out) in x.chunks_exact(g.height * g.width).zip(out.chunks_exact_mut(g.out_height * g.out_width)) {
             for (oy, out) in out.chunks_exact_mut(g.out_width).enumerate() {
@@ -155,7 +156,9 @@ impl CustomOp1 for MaxPool2d {
         let mut out = vec![0.0; g.planes * g.out_height * g.out_width];
         let columns = self.simd_columns(&g);
         #[cfg(target_arch = "wasm32")]
-        simd::forward(&g, x, &mut out, columns);
+        if columns > 0 {
+            simd::forward(&g, x, &mut out, columns);
+        }
         self.for_each_argmax(&g, x, columns, |o, i| out[o] = x[i]);
         let dims = layout.dims();
         Ok((CpuStorage::F32(out), Shape::from((dims[0], dims[1], g.out_height, g.out_width))))
@@ -168,7 +171,9 @@ impl CustomOp1 for MaxPool2d {
             let mut dx = vec![0.0; x.len()];
             let columns = self.simd_columns(&g);
             #[cfg(target_arch = "wasm32")]
-            simd::backward(&g, x, dy, &mut dx, columns);
+            if columns > 0 {
+                simd::backward(&g, x, dy, &mut dx, columns);
+            }
             self.for_each_argmax(&g, x, columns, |o, i| dx[i] += dy[o]);
             dx
         })?;

@@ -1,6 +1,6 @@
 //! Where a training step of the canonical `cnn` spends its time: forward and backward of every
 //! stage for one batch, with the custom kernels and with candle's built-in ops side by side,
-//! plus the loss and the optimiser. Used by `digitlens bench --ops` and the browser benchmark
+//! plus the loss and the optimiser. Used by `digitlens bench` and the browser benchmark
 //! (`profileOps`), so the same numbers exist natively and in wasm.
 
 use super::{conv2d, max_pool2d, reference};
@@ -9,14 +9,14 @@ use candle_core::{Result, Tensor, Var};
 use candle_nn::Optimizer as _;
 use serde::Serialize;
 
-pub const BATCH: usize = 64;
+const BATCH: usize = 64;
 
 /// The median time of one pass of one stage.
 #[derive(Clone, Debug, Serialize)]
 pub struct OpTiming {
     /// `conv1`, `pool1`, ..., `loss`, `adam`.
     pub op: &'static str,
-    /// `forward` or `backward`.
+    /// `forward`, `backward`, or `step` (the optimiser).
     pub pass: &'static str,
     /// `network` (what the network runs) or `candle` (candle's built-in ops, where the network
     /// runs a custom kernel instead).

@@ -45,12 +45,11 @@ async function benchPage(browser, url) {
   await page.goto(new URL('bench.html', url).href);
   await page.waitForSelector('#bench-status:is([data-state="done"], [data-state="error"])', { timeout: TIMEOUT_MS });
   const state = await page.getAttribute('#bench-status', 'data-state');
+  const status = await page.textContent('#bench-status');
   const results = await page.evaluate(() => window.benchResults);
   for (const { name, value, note } of results) print(name, value, note);
   await context.close();
-  if (state !== 'done' || errors.length) {
-    throw new Error(`bench.html failed: ${[await page.textContent('#bench-status').catch(() => ''), ...errors].join('; ')}`);
-  }
+  if (state !== 'done' || errors.length) throw new Error(`bench.html failed: ${[status, ...errors].join('; ')}`);
 }
 
 /** The real page: navigation start → #status[data-ready="true"] (pretrained model ready). */

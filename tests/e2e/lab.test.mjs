@@ -314,6 +314,8 @@ test('labelled drawings are kept across a reload and fine-tune the model', async
 
     // Delete one drawing: gone after a reload too.
     await page.click('.lab-drawing >> nth=0 >> .lab-drawing-delete');
+    // The list changes once the browser store has deleted it: only then is a reload fair.
+    await page.waitForFunction(() => document.querySelector('.lab-teach').dataset.drawings === '3');
     await page.reload();
     await page.waitForSelector('#status[data-ready="true"]');
     await page.waitForFunction(() => document.querySelector('.lab-teach')?.dataset.drawings === '3');

@@ -54,11 +54,14 @@ pub struct TrainConfig {
 }
 
 impl Default for TrainConfig {
-    /// The page's defaults: all 20,000 bundled images (10% held out), 4 epochs, shifts on.
+    /// The page's defaults: all 20,000 bundled images (10% held out), 3 epochs of batches of 64,
+    /// shifts on, cosine-decayed Adam — the least training that reaches ≥ 98.5 % test accuracy
+    /// from scratch with the `cnn` preset with a margin (natively: 98.86 % with seed 42, 98.97 %
+    /// with seed 7; 2 epochs give 98.6–98.7 %, too close).
     fn default() -> Self {
         TrainConfig {
-            epochs: 4,
-            batch_size: 32,
+            epochs: 3,
+            batch_size: 64,
             learning_rate: 0.002,
             optimizer: OptimizerKind::Adam,
             momentum: 0.9,

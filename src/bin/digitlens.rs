@@ -39,18 +39,19 @@ impl ModelChoice {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model on IDX files and write safetensors plus a model card.
+    /// Train a model on IDX files and write safetensors plus a model card. The defaults are the
+    /// page's (`TrainConfig::default()`), so both front ends give the same run.
     Train {
         #[command(flatten)]
         model: ModelChoice,
         /// Folder with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz] and the t10k files.
         #[arg(long, default_value = "www/data")]
         data: PathBuf,
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = TrainConfig::default().epochs)]
         epochs: usize,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = TrainConfig::default().batch_size)]
         batch: usize,
-        #[arg(long, default_value_t = 0.002)]
+        #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
         lr: f64,
         #[arg(long, value_parser = ["adam", "adamw", "sgd"], default_value = "adam")]
         optimizer: String,
@@ -59,15 +60,15 @@ enum Command {
         /// Images to use (0 = all).
         #[arg(long, default_value_t = 0)]
         train_size: usize,
-        #[arg(long, default_value_t = 0.1)]
+        #[arg(long, default_value_t = TrainConfig::default().validation_split)]
         val_split: f32,
         /// Early-stopping patience in epochs (0 = off).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = TrainConfig::default().patience)]
         patience: usize,
-        /// Random shifts of up to 2 pixels.
-        #[arg(long)]
+        /// Random shifts of up to 2 pixels (`--augment false` turns them off).
+        #[arg(long, default_value_t = TrainConfig::default().augment, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
         augment: bool,
-        #[arg(long, default_value_t = 42)]
+        #[arg(long, default_value_t = TrainConfig::default().seed)]
         seed: u64,
         /// Start from these weights instead of a fresh model.
         #[arg(long)]

@@ -83,6 +83,27 @@ test('chart helpers: overfitting stretch, smoothing and ticks (pure functions, i
   assert.ok(ticks.ticks.every((t, i) => i === 0 || Math.abs(t - ticks.ticks[i - 1] - ticks.step) < 1e-9));
 });
 
+test("the Train form's defaults are Rust's TrainConfig::default(), shown in the form", async () => {
+  const { context, page } = await openTrainPanel();
+  try {
+    const { page: pageDefaults, rust } = await page.evaluate(async () => {
+      const { DEFAULT_CONFIG } = await import('./ui/trainer-client.js');
+      const wasm = await import('./pkg/digitlens.js');
+      await wasm.default();
+      return { page: DEFAULT_CONFIG, rust: wasm.defaultTrainConfig() };
+    });
+    // Rust's trainSize 0 means "every image": the page names that number, the bundled 20,000.
+    assert.equal(rust.trainSize, 0);
+    assert.equal(pageDefaults.trainSize, 20000);
+    assert.deepEqual({ ...pageDefaults, trainSize: 0 }, rust);
+    assert.equal(await page.inputValue('#train-epochs'), String(rust.epochs));
+    assert.equal(await page.inputValue('#train-batch'), String(rust.batchSize));
+    assert.equal(Number(await page.inputValue('#train-lr')), rust.learningRate);
+  } finally {
+    await context.close();
+  }
+});
+
 test('a short dense run trains in the worker, validates far above chance, is tested and reproducible', async () => {
   const { context, page, errors } = await openTrainPanel();
   try {

@@ -65,7 +65,7 @@ export function chartColors(element) {
 }
 
 /** Sizes the canvas backing store to its CSS box × devicePixelRatio; returns the CSS size. */
-function fitCanvas(canvas) {
+export function fitCanvas(canvas) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth;
   const height = canvas.clientHeight;
@@ -152,6 +152,42 @@ function polyline(ctx, points, toX, toY) {
   ctx.stroke();
 }
 
+/** Horizontal grid lines with y tick labels, x tick labels under an "epoch" title, and the
+ *  y axis title; `epochLines` also draws a vertical line at every x tick. */
+export function drawAxes(ctx, { plot, x, y, toX, toY, colors, formatY, yLabel, epochLines = false }) {
+  ctx.strokeStyle = colors.grid;
+  ctx.fillStyle = colors.text;
+  ctx.lineWidth = 1;
+  ctx.textAlign = 'right';
+  ctx.textBaseline = 'middle';
+  for (const t of y.ticks) {
+    ctx.beginPath();
+    ctx.moveTo(plot.left, Math.round(toY(t)) + 0.5);
+    ctx.lineTo(plot.right, Math.round(toY(t)) + 0.5);
+    ctx.stroke();
+    ctx.fillText(formatY(t), plot.left - 6, toY(t));
+  }
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'top';
+  for (const t of x.ticks) {
+    if (epochLines) {
+      ctx.beginPath();
+      ctx.moveTo(Math.round(toX(t)) + 0.5, plot.top);
+      ctx.lineTo(Math.round(toX(t)) + 0.5, plot.bottom);
+      ctx.stroke();
+    }
+    ctx.fillText(String(t), toX(t), plot.bottom + 4);
+  }
+  ctx.fillText('epoch', (plot.left + plot.right) / 2, plot.bottom + 18);
+  if (!yLabel) return;
+  ctx.save();
+  ctx.translate(12, (plot.top + plot.bottom) / 2);
+  ctx.rotate(-Math.PI / 2);
+  ctx.textBaseline = 'middle';
+  ctx.fillText(yLabel, 0, 0);
+  ctx.restore();
+}
+
 /**
  * Draws one chart.
  * view = {
@@ -193,35 +229,11 @@ export function drawTrainingChart(canvas, view) {
     haloText(ctx, 'overfitting', (toX(from) + toX(to)) / 2, atTop ? plot.top + 3 : plot.bottom - 3, colors.text);
   }
 
-  // Grid, ticks and axis labels. Vertical lines are the epoch boundaries.
-  ctx.strokeStyle = colors.grid;
-  ctx.fillStyle = colors.text;
-  ctx.lineWidth = 1;
-  ctx.textAlign = 'right';
-  ctx.textBaseline = 'middle';
-  for (const t of y.ticks) {
-    ctx.beginPath();
-    ctx.moveTo(plot.left, Math.round(toY(t)) + 0.5);
-    ctx.lineTo(plot.right, Math.round(toY(t)) + 0.5);
-    ctx.stroke();
-    ctx.fillText(formatY(view.metric, t), plot.left - 6, toY(t));
-  }
-  ctx.textAlign = 'center';
-  ctx.textBaseline = 'top';
-  for (const t of x.ticks) {
-    ctx.beginPath();
-    ctx.moveTo(Math.round(toX(t)) + 0.5, plot.top);
-    ctx.lineTo(Math.round(toX(t)) + 0.5, plot.bottom);
-    ctx.stroke();
-    ctx.fillText(String(t), toX(t), plot.bottom + 4);
-  }
-  ctx.fillText('epoch', (plot.left + plot.right) / 2, plot.bottom + 18);
-  ctx.save();
-  ctx.translate(12, (plot.top + plot.bottom) / 2);
-  ctx.rotate(-Math.PI / 2);
-  ctx.textBaseline = 'middle';
-  ctx.fillText(view.metric === 'loss' ? 'loss (log scale)' : view.metric, 0, 0);
-  ctx.restore();
+  drawAxes(ctx, {
+    plot, x, y, toX, toY, colors, epochLines: true,
+    formatY: (t) => formatY(view.metric, t),
+    yLabel: view.metric === 'loss' ? 'loss (log scale)' : view.metric,
+  });
 
   if (!view.train.length && !view.val.length && !view.compare.length) {
     ctx.textBaseline = 'middle';

@@ -2,7 +2,7 @@
 // in a table, and their validation-accuracy curves overlaid on one chart, so "dense ≈ 97–98 %
 // vs CNN ≈ 99 %" is visible after two runs.
 import { el, grouped, kilobytes, percent, duration } from './lab-common.js';
-import { niceTicks } from './charts.js';
+import { drawAxes, fitCanvas, niceTicks } from './charts.js';
 
 /** Runs shown. */
 const SHOWN = 5;
@@ -17,17 +17,10 @@ export function validationCurve(run) {
 
 /** Draws every run's validation-accuracy curve on `canvas` (CSS-sized, sharp on HiDPI). */
 export function drawComparison(canvas, runs) {
-  const ratio = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth;
-  const height = canvas.clientHeight;
-  canvas.width = Math.round(width * ratio);
-  canvas.height = Math.round(height * ratio);
-  const ctx = canvas.getContext('2d');
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  const { ctx, width, height } = fitCanvas(canvas);
   ctx.clearRect(0, 0, width, height);
   const style = getComputedStyle(canvas);
-  const text = style.color;
-  const grid = style.getPropertyValue('--line').trim() || '#e1e3ec';
+  const colors = { text: style.color, grid: style.getPropertyValue('--line').trim() || '#e1e3ec' };
   ctx.font = '12px system-ui, sans-serif';
   const curves = runs.map(validationCurve);
   const values = curves.flat().map(([, v]) => v);
@@ -37,23 +30,7 @@ export function drawComparison(canvas, runs) {
   const plot = { left: PAD.left, top: PAD.top, right: width - PAD.right, bottom: height - PAD.bottom };
   const toX = (v) => plot.left + (v / x.max) * (plot.right - plot.left);
   const toY = (v) => plot.bottom - ((Math.max(v, y.min) - y.min) / (y.max - y.min)) * (plot.bottom - plot.top);
-
-  ctx.strokeStyle = grid;
-  ctx.fillStyle = text;
-  ctx.lineWidth = 1;
-  ctx.textAlign = 'right';
-  ctx.textBaseline = 'middle';
-  for (const t of y.ticks) {
-    ctx.beginPath();
-    ctx.moveTo(plot.left, Math.round(toY(t)) + 0.5);
-    ctx.lineTo(plot.right, Math.round(toY(t)) + 0.5);
-    ctx.stroke();
-    ctx.fillText(`${+(t * 100).toFixed(1)}%`, plot.left - 6, toY(t));
-  }
-  ctx.textAlign = 'center';
-  ctx.textBaseline = 'top';
-  for (const t of x.ticks) ctx.fillText(String(t), toX(t), plot.bottom + 4);
-  ctx.fillText('epoch', (plot.left + plot.right) / 2, plot.bottom + 16);
+  drawAxes(ctx, { plot, x, y, toX, toY, colors, formatY: (t) => `${+(t * 100).toFixed(1)}%` });
   if (!values.length) {
     ctx.textBaseline = 'middle';
     ctx.fillText('Validation accuracy of each run appears here', (plot.left + plot.right) / 2, (plot.top + plot.bottom) / 2);

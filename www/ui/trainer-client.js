@@ -21,14 +21,12 @@
 // the failures of its own requests; the Train panel also reports those of no request (job null).
 // One train / fine-tune job runs at a time; evaluate and test-images may run beside it.
 
-/** The page's training defaults: what pressing Train does. Chosen for the `cnn` preset to
- *  reach ≥ 98.5 % test accuracy from scratch on the bundled 20,000 images with the least
- *  training (measured natively, same loop: 4 epochs of 18,000 images, batch 32, shifts,
- *  cosine decay → 98.57 %; 3 epochs without shifts reach 98.3 %). That is 72,000 training
- *  images: about a minute only at ≥ 1,300 images/s. */
+/** The page's training defaults: what pressing Train does. They are Rust's
+ *  `TrainConfig::default()` (src/train.rs says why these values; an e2e test keeps the two
+ *  equal), written out here so the form can show them before the wasm module has loaded. */
 export const DEFAULT_CONFIG = Object.freeze({
-  epochs: 4,
-  batchSize: 32,
+  epochs: 3,
+  batchSize: 64,
   learningRate: 0.002,
   optimizer: 'adam',
   momentum: 0.9,

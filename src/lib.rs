@@ -5,6 +5,7 @@ pub mod data;
 pub mod error;
 pub mod kernels;
 pub mod network;
+pub mod optim;
 pub mod preprocess;
 pub mod recognizer;
 pub mod rng;

@@ -171,7 +171,7 @@ impl Network {
                     let z = kernels::conv2d(&x, weight, bias, *stride, *padding, false)?;
                     tap("", &z);
                     if *relu {
-                        let a = z.relu()?;
+                        let a = kernels::relu(&z)?;
                         tap(".relu", &a);
                         a
                     } else {
@@ -185,14 +185,14 @@ impl Network {
                     y
                 }
                 Op::Relu => {
-                    let y = x.relu()?;
+                    let y = kernels::relu(&x)?;
                     tap("", &y);
                     y
                 }
                 Op::Flatten => x.flatten_from(1)?,
                 Op::Dense { weight, bias, relu } => {
                     let z = x.matmul(&weight.t()?)?.broadcast_add(bias)?;
-                    let y = if *relu { z.relu()? } else { z };
+                    let y = if *relu { kernels::relu(&z)? } else { z };
                     tap("", &y);
                     y
                 }

@@ -3,10 +3,12 @@
 
 use crate::data::PIXELS;
 use crate::error::{Error, Result};
-use crate::network::{Network, Tap};
+use crate::kernels;
+use crate::network::Network;
 use crate::preprocess::preprocess_rgba;
 use crate::weights;
 use candle_nn::ops::softmax;
+use std::ops::Range;
 
 /// The weights shipped in `model/`, trained by `digitlens train` on all 60,000 MNIST images.
 pub const PRETRAINED: &[u8] = include_bytes!("../model/cnn.safetensors");
@@ -17,7 +19,8 @@ pub struct LayerActivations {
     pub name: String,
     /// `[channels, height, width]` or `[units]`.
     pub shape: Vec<usize>,
-    pub values: Vec<f32>,
+    /// Where its values are in `Recognition::activations`.
+    pub range: Range<usize>,
 }
 
 /// What the network made of one image.
@@ -29,9 +32,12 @@ pub struct Recognition {
     /// The 28×28 image (0..1) the network saw.
     pub input: Vec<f32>,
     pub layers: Vec<LayerActivations>,
+    /// Every layer's values, one layer after another: one buffer, so handing them to JS is one copy.
+    pub activations: Vec<f32>,
 }
 
 impl Recognition {
+
     pub fn confidence(&self) -> f32 {
         self.digit.map(|d| self.probabilities[d as usize]).unwrap_or(0.0)
     }
@@ -62,7 +68,7 @@ impl Recognizer {
     pub fn predict_image(&self, rgba: &[u8], width: usize, height: usize) -> Result<Recognition> {
         match preprocess_rgba(rgba, width, height)? {
             Some(input) => self.predict28(&input, true),
-            None => Ok(Recognition { digit: None, probabilities: vec![0.0; 10], input: vec![0.0; PIXELS], layers: vec![] }),
+            None => Ok(Recognition { digit: None, probabilities: vec![0.0; 10], input: vec![0.0; PIXELS], ..Default::default() }),
         }
     }
 
@@ -87,11 +93,15 @@ impl Recognizer {
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(b.1))
             .map(|(i, _)| i as u8);
-        let layers = taps.into_iter().map(activations).collect::<Result<_>>()?;
-        Ok(Recognition { digit, probabilities, input: clamped, layers })
+        let mut activations = Vec::with_capacity(taps.iter().map(|t| t.values.elem_count()).sum());
+        let layers = taps
+            .into_iter()
+            .map(|tap| {
+                let start = activations.len();
+                kernels::read([&tap.values], |[values]| activations.extend_from_slice(values))?;
+                Ok(LayerActivations { name: tap.name, shape: tap.shape.dims(), range: start..activations.len() })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Recognition { digit, probabilities, input: clamped, layers, activations })
     }
-}
-
-fn activations(tap: Tap) -> Result<LayerActivations> {
-    Ok(LayerActivations { name: tap.name, shape: tap.shape.dims(), values: tap.values.flatten_all()?.to_vec1()? })
 }

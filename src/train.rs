@@ -5,6 +5,7 @@
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::network::{argmax_rows, cross_entropy, device, Network};
+use crate::optim;
 use crate::rng::Rng;
 use candle_core::{backprop::GradStore, Tensor, Var};
 use candle_nn::Optimizer as _;
@@ -213,46 +214,37 @@ fn all_finite<'a>(weights: impl IntoIterator<Item = &'a Tensor>) -> Result<bool>
 }
 
 enum Optimizer {
-    Adam(candle_nn::AdamW),
-    Sgd { vars: Vec<Var>, velocity: Vec<Tensor>, learning_rate: f64, momentum: f64 },
+    Adam(optim::AdamW),
+    Sgd(optim::Sgd),
 }
 
 impl Optimizer {
     fn new(config: &TrainConfig, vars: Vec<Var>) -> Result<Self> {
         let adam = |weight_decay| -> Result<Self> {
             let params = candle_nn::ParamsAdamW { lr: config.learning_rate, weight_decay, ..Default::default() };
-            Ok(Optimizer::Adam(candle_nn::AdamW::new(vars.clone(), params)?))
+            Ok(Optimizer::Adam(optim::AdamW::new(vars.clone(), params)?))
         };
         match config.optimizer {
             OptimizerKind::Adam => adam(0.0),
             OptimizerKind::AdamW => adam(config.weight_decay),
-            OptimizerKind::Sgd => Ok(Optimizer::Sgd {
-                velocity: vars.iter().map(|v| v.zeros_like()).collect::<candle_core::Result<_>>()?,
-                vars,
-                learning_rate: config.learning_rate,
-                momentum: config.momentum,
-            }),
+            OptimizerKind::Sgd => {
+                let params = optim::ParamsSgd { lr: config.learning_rate, momentum: config.momentum };
+                Ok(Optimizer::Sgd(optim::Sgd::new(vars, params)?))
+            }
         }
     }
 
     fn set_learning_rate(&mut self, lr: f64) {
         match self {
             Optimizer::Adam(adam) => adam.set_learning_rate(lr),
-            Optimizer::Sgd { learning_rate, .. } => *learning_rate = lr,
+            Optimizer::Sgd(sgd) => sgd.set_learning_rate(lr),
         }
     }
 
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         match self {
             Optimizer::Adam(adam) => adam.step(grads)?,
-            Optimizer::Sgd { vars, velocity, learning_rate, momentum } => {
-                for (var, v) in vars.iter().zip(velocity.iter_mut()) {
-                    if let Some(g) = grads.get(var) {
-                        *v = ((&*v * *momentum)? + g)?;
-                        var.set(&(var.as_tensor() - (&*v * *learning_rate)?)?)?;
-                    }
-                }
-            }
+            Optimizer::Sgd(sgd) => sgd.step(grads)?,
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! The custom conv and max-pool kernels (src/kernels) against candle's built-in ops, natively:
+//! The custom conv, max-pool and ReLU kernels (src/kernels) against candle's built-in ops, natively:
 //! outputs and gradients with respect to input, weights and bias, on the canonical shapes and
 //! on random ones with any stride, 'same' padding and odd sizes.
 #![cfg(not(target_arch = "wasm32"))]
@@ -18,6 +18,11 @@ fn max_pool_matches_candle_and_routes_gradients_to_the_maximum() {
     for (i, case) in pool_cases(40, 2).iter().enumerate() {
         check_pool(case, 200 + i as u64);
     }
+}
+
+#[test]
+fn relu_matches_candle_forward_and_backward() {
+    check_relu(6);
 }
 
 #[test]

@@ -40,11 +40,21 @@ fn activations_have_the_analyzed_shapes() {
     let result = recognizer.predict28(&pixels, true).unwrap();
     assert_eq!(result.digit, Some(test.labels[0]));
     let summary = recognizer.network().architecture().summary().unwrap();
+    let mut end = 0;
     for layer in &result.layers {
         let base = layer.name.trim_end_matches(".relu");
         let info = summary.layers.iter().find(|l| l.name == base).expect("tap of a known layer");
         assert_eq!(layer.shape, info.output.dims(), "{}", layer.name);
-        assert_eq!(layer.values.len(), info.output.len(), "{}", layer.name);
+        // The layers lie one after another in the shared buffer.
+        assert_eq!((layer.range.start, layer.range.len()), (end, info.output.len()), "{}", layer.name);
+        end = layer.range.end;
+    }
+    assert_eq!(end, result.activations.len());
+    // The last layer's values are the logits the probabilities came from.
+    let logits = &result.activations[result.layers.last().unwrap().range.clone()];
+    let total: f32 = logits.iter().map(|l| l.exp()).sum();
+    for (logit, p) in logits.iter().zip(&result.probabilities) {
+        assert!((logit.exp() / total - p).abs() < 1e-5, "{logit} → {p}");
     }
     let names: Vec<&str> = result.layers.iter().map(|l| l.name.as_str()).collect();
     assert!(names.contains(&"conv1") && names.contains(&"pool2") && names.contains(&"dense2"), "{names:?}");

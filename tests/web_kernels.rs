@@ -23,6 +23,11 @@ fn max_pool_matches_candle_in_wasm() {
 }
 
 #[wasm_bindgen_test]
+fn relu_matches_candle_in_wasm() {
+    check_relu(14);
+}
+
+#[wasm_bindgen_test]
 fn gradients_through_a_chain_match_candle_in_wasm() {
     check_chain(13);
 }

@@ -6,7 +6,7 @@
 //! nobody needs, and fails on non-square strided inputs.
 
 use super::gemm::{gemm, Packed, View, MR, NR};
-use super::{read, sum, values};
+use super::{positive, read, sum, values};
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// The sizes of one convolution call; images are NCHW, kernels FCkk, both contiguous.
@@ -93,7 +93,10 @@ impl Geometry {
 
     /// The im2col matrix of one image: `patch × pixels`, zeros where the kernel hangs over.
     fn im2col(&self, image: &[f32], col: &mut [f32]) {
-        col.fill(0.0);
+        // Without padding every entry is written below.
+        if self.padding > 0 {
+            col.fill(0.0);
+        }
         let s = self.stride;
         self.for_each_row(|out, input, lo, hi, ix| {
             let dst = &mut col[out + lo..out + hi];
@@ -149,8 +152,7 @@ fn forward(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool, out: &mut 
         packed_col.pack::<NR>(View::row_major(&col, patch, pixels).t());
         gemm(&kernel, &packed_col, out, pixels);
         if relu {
-            // Not f32::max: on wasm that is a call to libm's fmaxf per value.
-            out.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
+            out.iter_mut().for_each(|v| *v = positive(*v));
         }
     }
 }

@@ -1,6 +1,6 @@
-//! Fast CPU kernels for the layers that dominate training — convolution and max-pooling —
+//! Fast CPU kernels for the layers that dominate training — convolution, max-pooling and ReLU —
 //! as candle custom ops with hand-written backward passes. candle stays the framework (the
-//! graph, autograd, dense layers, loss and optimiser); only these ops are replaced, and only
+//! graph, autograd, dense layers and loss; the optimisers are fused in `crate::optim`); only these ops are replaced, and only
 //! for f32 tensors on the CPU: anything else goes to candle's own ops (`reference`).
 //! `tests/kernels.rs` (natively) and `tests/web_kernels.rs` (in the browser, where the SIMD128
 //! paths run) check the two agree, forward and backward, except for the max-pool gradient,
@@ -11,10 +11,12 @@ mod conv;
 mod gemm;
 mod pool;
 pub mod profile;
+mod relu;
 
 use candle_core::{bail, CpuStorage, DType, Layout, Result, Storage, Tensor};
 use conv::Conv2d;
 use pool::MaxPool2d;
+use relu::Relu;
 
 /// `relu?(conv2d(x, weight) + bias)`; `padding` pixels of zeros on every side.
 pub fn conv2d(x: &Tensor, weight: &Tensor, bias: &Tensor, stride: usize, padding: usize, relu: bool) -> Result<Tensor> {
@@ -30,6 +32,25 @@ pub fn max_pool2d(x: &Tensor, size: usize, stride: usize) -> Result<Tensor> {
         return reference::max_pool2d(x, size, stride);
     }
     x.contiguous()?.apply_op1(MaxPool2d { size, stride })
+}
+
+/// `max(x, 0)` elementwise.
+pub fn relu(x: &Tensor) -> Result<Tensor> {
+    if !fits([x]) {
+        return reference::relu(x);
+    }
+    x.contiguous()?.apply_op1(Relu)
+}
+
+/// `x.max(0.0)` (0 for NaN too) without the call to libm's `fmaxf` that `max` is on wasm, so
+/// loops over it vectorise.
+#[inline(always)]
+pub fn positive(x: f32) -> f32 {
+    if x > 0.0 {
+        x
+    } else {
+        0.0
+    }
 }
 
 /// Whether the custom kernels handle these tensors (f32 on the CPU).
@@ -53,6 +74,10 @@ pub mod reference {
     pub fn max_pool2d(x: &Tensor, size: usize, stride: usize) -> Result<Tensor> {
         x.max_pool2d_with_stride(size, stride)
     }
+
+    pub fn relu(x: &Tensor) -> Result<Tensor> {
+        x.relu()
+    }
 }
 
 /// The sum of `values` in eight interleaved partial sums, which vectorise (a single running
@@ -68,7 +93,7 @@ fn sum(values: &[f32]) -> f32 {
 }
 
 /// The values of a contiguous f32 CPU storage.
-fn values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+pub(crate) fn values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
     let (CpuStorage::F32(data), Some((from, to))) = (storage, layout.contiguous_offsets()) else {
         bail!("digitlens kernels need contiguous f32 tensors")
     };
@@ -76,7 +101,7 @@ fn values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
 }
 
 /// Runs `f` on the values of several tensors at once (copied only if not contiguous).
-fn read<const N: usize, R>(tensors: [&Tensor; N], f: impl FnOnce([&[f32]; N]) -> R) -> Result<R> {
+pub(crate) fn read<const N: usize, R>(tensors: [&Tensor; N], f: impl FnOnce([&[f32]; N]) -> R) -> Result<R> {
     let contiguous = tensors.map(Tensor::contiguous);
     let contiguous: Vec<Tensor> = contiguous.into_iter().collect::<Result<_>>()?;
     let guards: Vec<_> = contiguous.iter().map(Tensor::storage_and_layout).collect();

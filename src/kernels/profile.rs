@@ -3,10 +3,10 @@
 //! plus the loss and the optimiser. Used by `digitlens bench` and the browser benchmark
 //! (`profileOps`), so the same numbers exist natively and in wasm.
 
-use super::{conv2d, max_pool2d, reference};
+use super::{conv2d, max_pool2d, reference, relu};
 use crate::rng::Rng;
 use candle_core::{Result, Tensor, Var};
-use candle_nn::Optimizer as _;
+use candle_nn::Optimizer;
 use serde::Serialize;
 
 const BATCH: usize = 64;
@@ -80,34 +80,37 @@ pub fn profile(repeats: usize, now: &dyn Fn() -> f64) -> Result<Vec<OpTiming>> {
         record("conv2", name, time_stage(now, repeats, &pool1_out, |x| conv(x, &w2, &b2, 1, 0, true))?);
         record("pool2", name, time_stage(now, repeats, &conv2_out, |x| pool(x, 2, 2))?);
     }
-    // Dense layers, loss and optimiser: candle's, in the network too.
+    // Dense layers and loss: candle's, in the network too.
     let (w3, b3) = (var(&[128, 1600], &mut rng)?, var(&[128], &mut rng)?);
     let (w4, b4) = (var(&[10, 128], &mut rng)?, var(&[10], &mut rng)?);
     let flat = var(&[BATCH, 1600], &mut rng)?;
     let hidden = var(&[BATCH, 128], &mut rng)?;
     let dense = |x: &Tensor, w: &Tensor, b: &Tensor| x.matmul(&w.t()?)?.broadcast_add(b);
-    record("dense1", "network", time_stage(now, repeats, &flat, |x| dense(x, &w3, &b3)?.relu())?);
+    record("dense1", "network", time_stage(now, repeats, &flat, |x| relu(&dense(x, &w3, &b3)?))?);
     record("dense2", "network", time_stage(now, repeats, &hidden, |x| dense(x, &w4, &b4))?);
     let labels = Tensor::from_vec((0..BATCH as u32).map(|i| i % 10).collect::<Vec<_>>(), BATCH, &crate::network::device())?;
     let logits = var(&[BATCH, 10], &mut rng)?;
     let loss = |x: &Tensor| candle_nn::loss::cross_entropy(x, &labels)?.reshape(1);
     record("loss", "network", time_stage(now, repeats, &logits, loss)?);
-    let adam = time_adam(now, repeats, &mut rng)?;
+    let params = candle_nn::ParamsAdamW { weight_decay: 0.0, ..Default::default() };
+    let adam = time_optimizer(now, repeats, &mut rng, |vars| crate::optim::AdamW::new(vars, params.clone()))?;
     out.push(OpTiming { op: "adam", pass: "step", implementation: "network", ms: adam });
+    let adam = time_optimizer(now, repeats, &mut rng, |vars| candle_nn::AdamW::new(vars, params.clone()))?;
+    out.push(OpTiming { op: "adam", pass: "step", implementation: "candle", ms: adam });
     Ok(out)
 }
 
-/// One Adam step over parameters shaped like `cnn`'s (225,034 values).
-fn time_adam(now: &dyn Fn() -> f64, repeats: usize, rng: &mut Rng) -> Result<f64> {
+/// One optimiser step over parameters shaped like `cnn`'s (225,034 values).
+fn time_optimizer<O: Optimizer>(now: &dyn Fn() -> f64, repeats: usize, rng: &mut Rng, make: impl Fn(Vec<Var>) -> Result<O>) -> Result<f64> {
     let shapes: [&[usize]; 8] = [&[32, 1, 3, 3], &[32], &[64, 32, 3, 3], &[64], &[128, 1600], &[128], &[10, 128], &[10]];
     let vars = shapes.iter().map(|s| Var::from_tensor(&random(s, 0.5, rng)?)).collect::<Result<Vec<_>>>()?;
     let loss = vars.iter().map(|v| v.sqr()?.sum_all()).reduce(|a, b| a? + b?).expect("eight parameters")?;
     let grads = loss.backward()?;
-    let mut adam = candle_nn::AdamW::new(vars, candle_nn::ParamsAdamW { weight_decay: 0.0, ..Default::default() })?;
+    let mut optimizer = make(vars)?;
     let mut times = Vec::new();
     for round in 0..repeats + 2 {
         let start = now();
-        adam.step(&grads)?;
+        optimizer.step(&grads)?;
         if round >= 2 {
             times.push(now() - start);
         }

@@ -22,18 +22,14 @@ fn recognition_to_js(r: &Recognition) -> Result<JsValue, JsError> {
     set(&out, "confidence", &r.confidence().into())?;
     set(&out, "probabilities", &Float32Array::from(&r.probabilities[..]).into())?;
     set(&out, "input", &Float32Array::from(&r.input[..]).into())?;
-    let all: Vec<f32> = r.layers.iter().flat_map(|l| l.values.iter().copied()).collect();
-    let buffer = Float32Array::from(&all[..]);
+    let buffer = Float32Array::from(&r.activations[..]);
     let layers = Array::new();
-    let mut offset = 0u32;
     for layer in &r.layers {
         let entry = Object::new();
         set(&entry, "name", &layer.name.as_str().into())?;
         let shape: Array = layer.shape.iter().map(|&d| JsValue::from(d as u32)).collect();
         set(&entry, "shape", &shape.into())?;
-        let end = offset + layer.values.len() as u32;
-        set(&entry, "activations", &buffer.subarray(offset, end).into())?;
-        offset = end;
+        set(&entry, "activations", &buffer.subarray(layer.range.start as u32, layer.range.end as u32).into())?;
         layers.push(&entry);
     }
     set(&out, "layers", &layers.into())?;

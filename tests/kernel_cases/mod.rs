@@ -202,3 +202,22 @@ pub fn check_fallback() {
     let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
     assert_eq!(diff, 0.0);
 }
+
+/// The custom ReLU and candle's agree on the output and the gradient, including at exact
+/// zeros (where candle lets the gradient through) and on non-contiguous input.
+pub fn check_relu(seed: u64) {
+    let mut rng = Rng::new(seed);
+    let x = (random(&[3, 4, 5, 6], &mut rng) * 2.0).unwrap().round().unwrap();
+    let x = Var::from_tensor(&(x * 0.5).unwrap()).unwrap();
+    let r = random(&[3, 4, 6, 5], &mut rng);
+    let run = |relu: fn(&Tensor) -> candle_core::Result<Tensor>| {
+        let y = relu(&x.t().unwrap()).unwrap();
+        let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        [values(&y), values(grads.get(&x).unwrap())]
+    };
+    let [got_y, got_dx] = run(kernels::relu);
+    let [want_y, want_dx] = run(reference::relu);
+    assert!(want_y.iter().any(|&v| v == 0.0) && want_y.iter().any(|&v| v > 0.0), "the input covers both sides of 0");
+    assert_close("relu output", &got_y, &want_y);
+    assert_close("relu input gradient", &got_dx, &want_dx);
+}

@@ -4,6 +4,7 @@
 pub mod data;
 pub mod error;
 pub mod kernels;
+pub mod memory;
 pub mod network;
 pub mod optim;
 pub mod preprocess;

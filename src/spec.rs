@@ -4,6 +4,7 @@
 //! Nothing here depends on candle, so the page can validate a stack instantly.
 
 use crate::error::{Error, Result};
+use crate::memory;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -317,6 +318,8 @@ impl Architecture {
                 "the model has {total} parameters, more than the {MAX_PARAMS} a browser tab can train: use fewer filters or units, or pool before Flatten"
             )));
         }
+        // Every layer within its limits, the whole can still be too much for even one image.
+        memory::check(&infos, memory::Use::Training, 1)?;
         Ok(infos)
     }
 

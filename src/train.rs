@@ -4,6 +4,7 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::memory::{self, Footprint, Use};
 use crate::network::{argmax_rows, cross_entropy, device, Network};
 use crate::optim;
 use crate::rng::Rng;
@@ -13,6 +14,30 @@ use serde::{Deserialize, Serialize};
 
 /// Images per forward pass when validating or evaluating.
 const EVAL_CHUNK: usize = 500;
+
+/// A mean cross-entropy above this is divergence, like NaN. It is −ln of the smallest positive
+/// f32 (2⁻¹⁴⁹): beyond it the probability the network gives the right digits is, on average,
+/// too small for a float to hold — as a probability it is 0, the loss infinite; only
+/// log-softmax keeps the number finite. A fresh network scores about ln 10 ≈ 2.3; runs that
+/// learn stay far below (natively, Adam at a learning rate of 0.05, too high but still
+/// learning, peaked at 51–141), while Adam at 1 to 1e6 reaches 10³–10³⁰ and never recovers
+/// a useful model.
+pub const ABSURD_LOSS: f64 = 149.0 * std::f64::consts::LN_2;
+
+/// Why a loss means divergence, or `None` for a sane one.
+fn divergent_loss(what: &str, loss: f64) -> Option<String> {
+    if loss.is_nan() {
+        Some(format!("the {what} became NaN"))
+    } else if loss.is_infinite() {
+        Some(format!("the {what} became infinite"))
+    } else if loss > ABSURD_LOSS {
+        Some(format!(
+            "the {what} reached an absurd {loss:.2e}: above {ABSURD_LOSS:.0}, the right digit's probability is too small for a float to hold"
+        ))
+    } else {
+        None
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -181,15 +206,16 @@ impl Evaluation {
         Ok(())
     }
 
-    /// Adds images `from..to` of `data`.
+    /// Adds images `from..to` of `data` (any range: it runs in passes that fit in memory).
     pub fn add_range(&mut self, network: &Network, data: &Dataset, from: usize, to: usize) -> Result<()> {
+        let fits = Footprint::of(network.layers(), Use::Inference).map_or(1, |f| f.max_batch());
         let indices: Vec<usize> = (from..to.min(data.len())).collect();
-        if indices.is_empty() {
-            return Ok(());
+        for pass in indices.chunks(fits.clamp(1, EVAL_CHUNK)) {
+            let (pixels, labels) = data.batch(pass, None);
+            let logits = network.forward(&Network::input_normalized(pixels)?, None)?;
+            self.add(&logits, &labels)?;
         }
-        let (pixels, labels) = data.batch(&indices, None);
-        let logits = network.forward(&Network::input_normalized(pixels)?, None)?;
-        self.add(&logits, &labels)
+        Ok(())
     }
 }
 
@@ -272,7 +298,7 @@ pub enum FinishReason {
     EarlyStopped,
     /// The user pressed Stop.
     Stopped,
-    /// The loss became NaN or infinite.
+    /// The loss became NaN, infinite or absurd (see `ABSURD_LOSS`), or the weights non-finite.
     Diverged,
 }
 
@@ -293,6 +319,8 @@ pub enum Event {
         val_loss: Option<f64>,
         val_accuracy: Option<f64>,
         message: String,
+        /// What diverged, in a user's words (only when `reason` is `diverged`).
+        divergence: Option<String>,
     },
 }
 
@@ -330,6 +358,8 @@ pub struct Trainer {
     start_weights: Vec<Tensor>,
     /// Set when an epoch ended training: the next step reports how.
     ending: Option<FinishReason>,
+    /// What went wrong, once training has diverged.
+    divergence: Option<String>,
     history: Vec<EpochRecord>,
 }
 
@@ -350,6 +380,8 @@ impl Trainer {
                 config.validation_split
             )));
         }
+        // A batch never holds more images than there are.
+        memory::check(network.layers(), Use::Training, config.batch_size.min(train.len()))?;
         let optimizer = Optimizer::new(&config, network.vars())?;
         let early = EarlyStopping::new(config.early_stopping.then_some(config.patience.max(1)), config.min_delta);
         let start_weights = network.snapshot()?;
@@ -372,6 +404,7 @@ impl Trainer {
             best: None,
             start_weights,
             ending: None,
+            divergence: None,
             history: Vec::new(),
         };
         trainer.rng.shuffle(&mut trainer.order);
@@ -453,13 +486,13 @@ impl Trainer {
         let target = Tensor::from_vec(labels.clone(), labels.len(), &device())?;
         let loss = cross_entropy(&logits, &target)?;
         let loss_value = loss.to_scalar::<f32>()? as f64;
-        if !loss_value.is_finite() {
-            return self.finish(FinishReason::Diverged);
+        if let Some(why) = divergent_loss("loss", loss_value) {
+            return self.diverge(why);
         }
         self.optimizer.step(&loss.backward()?)?;
         // The loss alone can miss a blow-up: a ReLU turns NaN activations into zeros.
         if !all_finite(self.network.parameters().iter().map(|(_, var)| var.as_tensor()))? {
-            return self.finish(FinishReason::Diverged);
+            return self.diverge("the weights became NaN or infinite".into());
         }
         let correct = argmax_rows(&logits)?.iter().zip(&labels).filter(|(p, t)| p == t).count();
         self.loss_sum += loss_value * labels.len() as f64;
@@ -506,16 +539,16 @@ impl Trainer {
             best_epoch: None,
         };
         // Without validation the latest epoch counts as the best one.
-        let monitored = record.val_loss.unwrap_or(0.0) as f32;
-        if !monitored.is_finite() {
-            return self.finish(FinishReason::Diverged);
+        if let Some(why) = record.val_loss.and_then(|loss| divergent_loss("validation loss", loss)) {
+            return self.diverge(why);
         }
+        let monitored = record.val_loss.unwrap_or(0.0) as f32;
         let verdict = if validation.is_some() { self.early.observe(epoch, monitored) } else { Verdict::Improved };
         if verdict == Verdict::Improved {
             let weights = self.network.snapshot()?;
             // Only finite weights may become the ones restored at the end, however they got here.
             if !all_finite(&weights)? {
-                return self.finish(FinishReason::Diverged);
+                return self.diverge("the weights became NaN or infinite".into());
             }
             self.best = Some(Best { epoch, record: record.clone(), weights });
         }
@@ -534,6 +567,12 @@ impl Trainer {
         Ok(Event::Epoch(record))
     }
 
+    /// Ends training at once because of `why`, keeping the best (last good) weights.
+    fn diverge(&mut self, why: String) -> Result<Event> {
+        self.divergence = Some(why);
+        self.finish(FinishReason::Diverged)
+    }
+
     /// Puts the best weights back and says which ones are in use.
     fn finish(&mut self, reason: FinishReason) -> Result<Event> {
         self.phase = Phase::Finished;
@@ -543,14 +582,13 @@ impl Trainer {
             None => (&self.start_weights, None),
         };
         self.network.restore(weights)?;
+        let divergence = if reason == FinishReason::Diverged { self.divergence.take() } else { None };
         let message = match (reason, best) {
-            (FinishReason::Diverged, Some(b)) => format!(
-                "training diverged (the loss became NaN or infinite; try a smaller learning rate); kept the weights of epoch {}",
-                b.epoch
+            (FinishReason::Diverged, best) => format!(
+                "training diverged ({}; try a smaller learning rate); kept the weights {}",
+                divergence.as_deref().unwrap_or("the loss became NaN or infinite"),
+                best.map_or("training started from".into(), |b| format!("of epoch {}", b.epoch))
             ),
-            (FinishReason::Diverged, None) => {
-                "training diverged (the loss became NaN or infinite; try a smaller learning rate); kept the weights training started from".into()
-            }
             (_, None) => "no epoch finished: kept the weights training started from".into(),
             (reason, Some(b)) => {
                 let why = match reason {
@@ -567,6 +605,7 @@ impl Trainer {
             val_loss: best.and_then(|b| b.record.val_loss),
             val_accuracy: best.and_then(|b| b.record.val_accuracy),
             message,
+            divergence,
         })
     }
 

@@ -8,12 +8,13 @@
 mod harness;
 
 use digitlens::data::{write_idx, Dataset, PIXELS};
+use digitlens::memory::{Footprint, Use, BUDGET_BYTES};
 use digitlens::network::Network;
 use digitlens::preprocess::preprocess_rgba;
 use digitlens::recognizer::Recognizer;
 use digitlens::rng::Rng;
 use digitlens::spec::Architecture;
-use digitlens::train::{evaluate, Evaluation, Event, FinishReason, OptimizerKind, Schedule, TrainConfig, Trainer};
+use digitlens::train::{evaluate, Evaluation, Event, FinishReason, OptimizerKind, Schedule, TrainConfig, Trainer, ABSURD_LOSS};
 use digitlens::weights;
 use proptest::prelude::*;
 use safetensors::{tensor::TensorView, Dtype};
@@ -341,6 +342,32 @@ fn a_huge_learning_rate_diverges_at_once_and_keeps_the_starting_weights() {
 }
 
 #[test]
+fn an_absurd_but_finite_loss_is_divergence_too() {
+    // Adam at 1e3 gives finite losses around 1e9 by the second batch: the run used to "complete".
+    let network = preset("dense");
+    let start = weights_of(&network);
+    let config = TrainConfig { learning_rate: 1e3, schedule: Schedule::Constant, batch_size: 16, epochs: 3, ..TrainConfig::default() };
+    let mut trainer = Trainer::new(network, &small_training_data(), config).unwrap();
+    let mut losses = Vec::new();
+    let finish = trainer.run(|e| if let Event::Batch { loss, .. } = e { losses.push(*loss) }).unwrap();
+    let Event::Finished { reason, weights_from_epoch, message, divergence, .. } = finish else { unreachable!() };
+    assert_eq!((reason, weights_from_epoch), (FinishReason::Diverged, None));
+    assert!(losses.len() <= 2, "stopped after {} batches: {losses:?}", losses.len());
+    assert!(losses.iter().all(|&l| l <= ABSURD_LOSS), "a batch with an absurd loss was reported as sane: {losses:?}");
+    let divergence = divergence.expect("says what diverged");
+    assert_mentions("absurd loss", &divergence, &["the loss reached an absurd", "too small for a float"]);
+    assert_mentions("absurd loss", &message, &["diverged", "smaller learning rate", "started from"]);
+    assert_eq!(weights_of(trainer.network()), start, "the starting weights were not restored");
+    assert_predicts_finite(trainer.into_network());
+
+    // A learning rate that is too high but still learns is not cut short.
+    let config = TrainConfig { learning_rate: 0.01, batch_size: 16, epochs: 1, ..TrainConfig::default() };
+    let mut trainer = Trainer::new(preset("dense"), &small_training_data(), config).unwrap();
+    let Event::Finished { reason, divergence, .. } = trainer.run(|_| {}).unwrap() else { unreachable!() };
+    assert_eq!((reason, divergence), (FinishReason::Completed, None));
+}
+
+#[test]
 fn a_blow_up_after_a_good_epoch_keeps_that_epochs_weights() {
     let config = TrainConfig { batch_size: 32, epochs: 3, validation_split: 0.2, ..TrainConfig::default() };
     let mut trainer = Trainer::new(preset("dense"), &small_training_data(), config).unwrap();
@@ -657,6 +684,65 @@ fn absurd_layer_stacks_are_refused_with_the_layer_and_reason() {
         let message = refusal(json, || Architecture::from_json(json));
         assert_mentions(json, &message, &["cannot read the layer list"]);
     }
+}
+
+/// conv1 alone has 2674×28×28 outputs per image (just within a layer's limit): batches of 512
+/// would need about 19 GB, and used to make Rust panic ("capacity overflow") in wasm.
+const OVERSIZED: &str = r#"{"name":"oversized","layers":[{"type":"conv2d","filters":2674,"kernel":3,"padding":"same","activation":"relu"},{"type":"maxpool2d","size":4},{"type":"flatten"},{"type":"dense","units":10}]}"#;
+
+#[test]
+fn a_batch_too_big_for_memory_is_refused_before_training_with_what_to_reduce() {
+    let architecture = Architecture::from_json(OVERSIZED).unwrap();
+    let footprint = Footprint::of(&architecture.analyze().unwrap(), Use::Training).unwrap();
+    let max = footprint.max_batch();
+    assert!((32..512).contains(&max), "batches of at most {max}");
+    let data = bundled("train");
+    let train = |batch_size| Trainer::new(Network::new(&architecture, 0)?, &data, TrainConfig { batch_size, ..TrainConfig::default() });
+    let message = refusal("batches of 512", || train(512));
+    assert_mentions(
+        "batches of 512",
+        &message,
+        &["layer 1 (conv1)", "training in batches of 512 needs about", "GB of memory", "more than the 1.5 GB", &format!("batches of at most {max}"), "fewer filters"],
+    );
+    // Not only the page's limit: any batch beyond the budget, and none within it.
+    refusal("one image too many", || train(max + 1));
+    assert!(train(max).is_ok());
+    assert!(footprint.bytes(512).unwrap() > BUDGET_BYTES);
+    // A batch larger than the data only ever holds the data.
+    let tiny = data.subset(&(0..20).collect::<Vec<_>>());
+    assert!(Trainer::new(Network::new(&architecture, 0).unwrap(), &tiny, TrainConfig { batch_size: 4096, ..TrainConfig::default() }).is_ok());
+}
+
+#[test]
+fn a_stack_too_big_for_even_one_image_is_refused_by_the_analysis() {
+    // Each layer is within its limits (a ReLU has no parameters); 200 of them are not.
+    let json = format!(
+        r#"{{"name":"deep","layers":[{}{},{{"type":"maxpool2d","size":4}},{{"type":"flatten"}},{{"type":"dense","units":10}}]}}"#,
+        r#"{"type":"conv2d","filters":2674,"kernel":3,"padding":"same"}"#,
+        r#",{"type":"relu"}"#.repeat(200)
+    );
+    let architecture = Architecture::from_json(&json).unwrap();
+    for (case, message) in [
+        ("analysis", refusal("analysis", || architecture.summary())),
+        ("network", refusal("network", || Network::new(&architecture, 0))),
+    ] {
+        assert_mentions(case, &message, &["training on one image needs about", "make it smaller"]);
+        assert!(!message.contains("batches of at most"), "{case}: no batch fits, none is offered: {message}");
+    }
+    // One layer fewer than the oversized stack, the analysis accepts it.
+    assert!(Architecture::from_json(OVERSIZED).unwrap().summary().is_ok());
+}
+
+#[test]
+fn an_evaluation_of_any_range_runs_in_passes_that_fit() {
+    let network = preset("cnn");
+    let data = bundled("t10k").subset(&(0..1200).collect::<Vec<_>>());
+    let mut all_at_once = Evaluation::default();
+    all_at_once.add_range(&network, &data, 0, usize::MAX).unwrap();
+    let chunked = evaluate(&network, &data).unwrap();
+    assert_eq!(all_at_once.count, 1200);
+    assert_eq!(all_at_once.predictions, chunked.predictions);
+    assert!((all_at_once.loss - chunked.loss).abs() < 1e-6);
 }
 
 #[test]

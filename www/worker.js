@@ -18,6 +18,9 @@
 //   {type:'pause'} | {type:'resume'} | {type:'stop'}          the running train / fine-tune job
 //   {type:'evaluate', id, weights}                            on the bundled 10,000 test images
 //   {type:'test-images', id, indices: number[]}
+//   {type:'test-only-panic', id}    TEST ONLY (the page never sends it): makes the wasm panic
+//       (testOnlyPanic), so the end-to-end tests can check how a Rust panic is reported and
+//       recovered from now that no user input reaches one. Answered by a fatal 'error'.
 //
 // worker → page
 //   {type:'ready', trainSize, testSize}                       wasm and data loaded
@@ -30,9 +33,10 @@
 //   {type:'weights', id, epoch, batch, weights}               mid-epoch, every ~2 s
 //   {type:'paused', id} | {type:'resumed', id}
 //   {type:'eval-progress', id, done, total}                   test evaluation (evaluate, finish)
-//   {type:'finished', id, reason, weightsFromEpoch, valLoss, valAccuracy, message, weights,
-//       test: Evaluation|null, history, trainSeconds, trainSize, validationSize}
-//       reason: completed | earlyStopped | stopped | diverged. `weights` are the ones in use
+//   {type:'finished', id, reason, weightsFromEpoch, valLoss, valAccuracy, message, divergence,
+//       weights, test: Evaluation|null, history, trainSeconds, trainSize, validationSize}
+//       reason: completed | earlyStopped | stopped | diverged (divergence says what: a loss
+//       that became NaN, infinite or absurdly large, or weights that did). `weights` are the ones in use
 //       (the best epoch's). `test` is null when stopped (Stop means: stop working now) or
 //       diverged (it stops at once; the weights kept were validated already, or are the start's).
 //   {type:'result', id, value}                                reply to evaluate / test-images
@@ -387,6 +391,7 @@ const HANDLERS = {
   'fine-tune': (m, d) => startJob(m, d, fineTune),
   evaluate,
   'test-images': testImages,
+  'test-only-panic': () => wasm.testOnlyPanic(),
 };
 
 self.onmessage = async ({ data: message }) => {

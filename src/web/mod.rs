@@ -31,13 +31,22 @@ pub fn preset_architecture(name: &str) -> Result<JsValue, JsError> {
     to_js(&crate::spec::Architecture::preset(name).map_err(js_error)?)
 }
 
-/// Checks a stack given as JSON: `{ok: true, summary}` or `{ok: false, layer, name, message}`,
-/// where `layer` is the 0-based index of the offending layer (or null for the whole stack).
+/// Checks a stack given as JSON, and that it can train in batches of `batchSize` when given:
+/// `{ok: true, summary, weightBytes, maxBatchSize}` or `{ok: false, layer, name, message}`,
+/// where `layer` is the 0-based index of the offending layer (or null for the whole stack)
+/// and `maxBatchSize` the largest training batch within the memory budget.
 #[wasm_bindgen(js_name = analyzeArchitecture)]
-pub fn analyze_architecture(json: &str) -> Result<JsValue, JsError> {
-    let result = crate::spec::Architecture::from_json(json).and_then(|a| a.summary());
+pub fn analyze_architecture(json: &str, batch_size: Option<usize>) -> Result<JsValue, JsError> {
+    use crate::memory::{self, Footprint, Use};
+    let result = crate::spec::Architecture::from_json(json).and_then(|a| a.summary()).and_then(|summary| {
+        memory::check(&summary.layers, Use::Training, batch_size.unwrap_or(1))?;
+        Ok(summary)
+    });
     let value = match result {
-        Ok(summary) => serde_json::json!({ "ok": true, "summary": summary, "weightBytes": summary.weight_bytes() }),
+        Ok(summary) => {
+            let max_batch = Footprint::of(&summary.layers, Use::Training).map_or(0, |f| f.max_batch());
+            serde_json::json!({ "ok": true, "summary": summary, "weightBytes": summary.weight_bytes(), "maxBatchSize": max_batch })
+        }
         Err(crate::Error::Spec { layer, name, message }) => {
             serde_json::json!({ "ok": false, "layer": layer, "name": name, "message": message })
         }
@@ -50,4 +59,14 @@ pub fn analyze_architecture(json: &str) -> Result<JsValue, JsError> {
 #[wasm_bindgen(js_name = defaultTrainConfig)]
 pub fn default_train_config() -> Result<JsValue, JsError> {
     to_js(&crate::train::TrainConfig::default())
+}
+
+/// TEST ONLY, never called by the page: panics on purpose. No input of the page's reaches a
+/// Rust panic any more (a stack too big for memory is refused up front, see `memory`), yet
+/// the path a panic takes must stay tested: its message reaching the banner through
+/// console_error_panic_hook, the worker replaced, the last good model kept. The worker calls
+/// this for its `test-only-panic` request (see www/worker.js), which only the tests send.
+#[wasm_bindgen(js_name = testOnlyPanic)]
+pub fn test_only_panic() {
+    panic!("deliberate panic for the reliability tests");
 }

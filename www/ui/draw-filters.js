@@ -54,8 +54,9 @@ export class FilterView {
     // New weights arrive every few seconds while training; off screen they wait until seen.
     this.visible = false;
     this.stale = false;
-    new IntersectionObserver(([entry]) => {
-      this.visible = entry.isIntersecting;
+    // The last entry is the state now (see ActivationMaps).
+    new IntersectionObserver((entries) => {
+      this.visible = entries.at(-1).isIntersecting;
       if (this.visible && this.stale) this.render();
     }).observe(root);
   }

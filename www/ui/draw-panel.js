@@ -251,8 +251,8 @@ export function mountDrawPanel(root, hub, { insideRoot } = {}) {
     mini.text.textContent = `${percent} %`;
     mini.link.setAttribute('aria-label', `The network reads ${digit}, ${percent} percent sure: back to the drawing pad`);
   }
-  new IntersectionObserver(([entry]) => {
-    mini.away = !entry.isIntersecting;
+  new IntersectionObserver((entries) => {
+    mini.away = !entries.at(-1).isIntersecting; // the last entry is the state now
     updateMini();
   }).observe(predictionEl);
 

@@ -1,7 +1,8 @@
 // The architecture editor: start from a preset (or the model in use), add, remove, reorder and
 // edit layers. Every edit asks Rust (`analyzeArchitecture`) whether the stack works: a valid one
 // shows every layer's output shape and a live summary and can be handed to the Train panel; an
-// invalid one shows Rust's message at the offending layer and cannot be trained.
+// invalid one (including one that would need more memory than a tab can give it to train)
+// shows Rust's message at the offending layer and cannot be trained.
 //
 // Hands a valid stack to the trainer as `hub.customArchitecture` + a 'custom-architecture' hub
 // event ({detail: {architecture}}), then focuses the Train area's #preset.
@@ -9,6 +10,7 @@
 // Keys on a focused layer: ↑/↓ go to the previous/next layer, Alt+↑/Alt+↓ move it, Delete removes it.
 import { el, grouped, kilobytes } from './lab-common.js';
 import { kerasShape, summaryTable } from './lab-summary.js';
+import { DEFAULT_CONFIG } from './trainer-client.js';
 
 const ACTIVATIONS = [['relu', 'ReLU'], ['linear', 'none (linear)']];
 
@@ -187,7 +189,9 @@ export function mountEditor(section, hub) {
       analysis = { ok: false, layer: typo[0], message: typo[1] };
     } else {
       try {
-        analysis = hub.wasm.analyzeArchitecture(JSON.stringify(architecture()));
+        // Checked for the Train button's batch size: a stack too big to train in memory is
+        // refused here, at its heaviest layer (the Train area checks its own batch size too).
+        analysis = hub.wasm.analyzeArchitecture(JSON.stringify(architecture()), DEFAULT_CONFIG.batchSize);
       } catch (error) {
         analysis = { ok: false, layer: null, message: error.message };
       }
@@ -215,7 +219,7 @@ export function mountEditor(section, hub) {
     if (analysis.ok) {
       const { summary, weightBytes } = analysis;
       status.className = 'lab-editor-status is-ok';
-      status.textContent = `✓ Ready to train: ${grouped(summary.total_params)} parameters (${kilobytes(weightBytes)}), ${grouped(summary.total_macs)} multiply-adds per image.`;
+      status.textContent = `✓ Ready to train: ${grouped(summary.total_params)} parameters (${kilobytes(weightBytes)}), ${grouped(summary.total_macs)} multiply-adds per image; fits in memory for batches of up to ${grouped(analysis.maxBatchSize)}.`;
       summarySlot.replaceChildren(summaryTable(analysis, `Summary of “${name}”`));
     } else {
       status.className = 'lab-editor-status is-error';

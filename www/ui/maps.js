@@ -84,8 +84,10 @@ export class ActivationMaps {
     this.pending = null; // {result}: what show({lazy}) left to paint until the maps are seen
     this.visible = false;
     this.#buildDetail();
-    new IntersectionObserver(([entry]) => {
-      this.visible = entry.isIntersecting;
+    // Entries come in order, several per callback when the maps leave and come back within
+    // one frame (a jump through the page's links): the last one is the state now.
+    new IntersectionObserver((entries) => {
+      this.visible = entries.at(-1).isIntersecting;
       if (this.visible && this.pending) this.show(this.pending.result);
     }).observe(root);
   }

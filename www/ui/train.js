@@ -311,9 +311,12 @@ export function mountTrainPanel(root, hub) {
     return { architecture, initialWeights: null, label: architecture.name };
   }
 
-  function describeArchitecture(architecture) {
-    const analysis = hub.wasm.analyzeArchitecture(JSON.stringify(architecture));
-    if (!analysis.ok) throw new Error(`The ${architecture.name} architecture is not valid: ${analysis.message}`);
+  function describeArchitecture(architecture, batchSize) {
+    const analysis = hub.wasm.analyzeArchitecture(JSON.stringify(architecture), batchSize);
+    if (!analysis.ok) {
+      const where = analysis.layer == null ? '' : `layer ${analysis.layer + 1} (${analysis.name}): `;
+      throw new Error(`The ${architecture.name} architecture cannot be trained: ${where}${analysis.message}`);
+    }
     return { params: analysis.summary.total_params, weightBytes: analysis.weightBytes };
   }
 
@@ -328,7 +331,7 @@ export function mountTrainPanel(root, hub) {
     try {
       settings = readSettings(form);
       model = chooseModel(settings);
-      size = describeArchitecture(model.architecture);
+      size = describeArchitecture(model.architecture, settings.config.batchSize);
     } catch (error) {
       hub.error(error.message, 'Fix the setting and press Train again');
       return;
@@ -503,7 +506,7 @@ export function mountTrainPanel(root, hub) {
     });
     const batches = run.batches.length;
     // The worker's message speaks of its own weights; the page says which model it keeps.
-    const diverged = `training diverged after ${batches} batch${batches === 1 ? '' : 'es'}: the loss became NaN or infinite, so it stopped`;
+    const diverged = `training diverged after ${batches} batch${batches === 1 ? '' : 'es'}: ${d.divergence ?? 'the loss became NaN or infinite'}, so it stopped`;
     field('headline').textContent = `${run.label}: ${reason === 'diverged' ? diverged : d.message} (${duration(d.trainSeconds * 1000)} of training)`;
     $('#train-result').textContent = weightsFromEpoch != null
       ? `Using the weights of epoch ${weightsFromEpoch} — validation ${percent(valAccuracy)}, test ${test ? percent(testAccuracy) : 'not evaluated (press Evaluate on test set)'}.`

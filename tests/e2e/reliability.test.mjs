@@ -23,12 +23,13 @@ const ENDED = ['done', 'stopped', 'error'];
 const MB = 1024 * 1024;
 
 /** A layer stack whose every layer is within its limits but whose batches of 512 would need
- *  about 19 GB, more than wasm32 can address: it used to make Rust panic ("capacity overflow")
- *  in the worker. The core now refuses it up front (src/memory.rs); with batches of 32 it fits. */
+ *  many GB, more than wasm32 can address: such stacks used to make Rust panic ("capacity
+ *  overflow") in the worker. The core now refuses them up front (src/memory.rs); in the Train
+ *  button's default batches (64) this one fits. */
 const OVERSIZED = {
   name: 'oversized',
   layers: [
-    { type: 'conv2d', filters: 2674, kernel: 3, padding: 'same', activation: 'relu' },
+    { type: 'conv2d', filters: 1300, kernel: 3, padding: 'same', activation: 'relu' },
     { type: 'maxpool2d', size: 4 },
     { type: 'flatten' },
     { type: 'dense', units: 10 },
@@ -36,7 +37,7 @@ const OVERSIZED = {
 };
 
 /** With one more map of that size (a ReLU has no weights): too big to train even in the Train
- *  button's batches of 32. */
+ *  button's default batches. */
 const OVERSIZED_TWICE = {
   name: 'oversized-twice',
   layers: [OVERSIZED.layers[0], { type: 'relu' }, ...OVERSIZED.layers.slice(1)],
@@ -323,20 +324,22 @@ test('a stack too big for memory is refused with what it needs and what to reduc
     const workers = trackWorkers(page);
     await page.evaluate(() => window.digitlens.hub.trainer.ready());
     const analyze = (architecture, batch) => page.evaluate(([a, b]) => window.digitlens.wasm.analyzeArchitecture(JSON.stringify(a), b), [architecture, batch]);
-    const fits = await analyze(OVERSIZED, 32);
+    // The editor checks against the Train area's default batch size.
+    const defaultBatch = await page.evaluate(async () => (await import('./ui/trainer-client.js')).DEFAULT_CONFIG.batchSize);
+    const fits = await analyze(OVERSIZED, defaultBatch);
     assert.equal(fits.ok, true, fits.message);
-    assert.ok(fits.maxBatchSize >= 32 && fits.maxBatchSize < 512, `batches of up to ${fits.maxBatchSize}`);
+    assert.ok(fits.maxBatchSize >= defaultBatch && fits.maxBatchSize < 512, `batches of up to ${fits.maxBatchSize}`);
     const refused = await analyze(OVERSIZED, 512);
     assert.equal(refused.ok, false);
     assert.equal(refused.layer, 0, 'the heaviest layer is blamed');
-    assert.match(refused.message, /^training in batches of 512 needs about \d+ GB of memory, more than the 1\.5 GB/);
+    assert.match(refused.message, /^training in batches of 512 needs about [\d.]+ GB of memory, more than the 1\.5 GB/);
     assert.match(refused.message, new RegExp(`use batches of at most ${fits.maxBatchSize}, or make it smaller`));
 
     // The editor checks the Train button's batch size and shows the message at the layer.
     await page.evaluate((a) => window.digitlens.areas.lab.editor.load(a), OVERSIZED_TWICE);
     const row = page.locator('.lab-editor .lab-layer[data-index="0"]');
     assert.equal(await page.getAttribute('.lab-editor', 'data-valid'), 'false');
-    assert.match(await row.locator('.lab-layer-error').textContent(), /^training in batches of 32 needs about .* GB of memory/);
+    assert.match(await row.locator('.lab-layer-error').textContent(), new RegExp(`^training in batches of ${defaultBatch} needs about .* GB of memory`));
     assert.equal(await page.isDisabled('.lab-train-this'), true, 'it cannot be handed to the Train area');
     await row.screenshot({ path: screenshotPath('reliability-memory-editor.png') });
     await page.evaluate((a) => window.digitlens.areas.lab.editor.load(a), OVERSIZED);
@@ -353,7 +356,7 @@ test('a stack too big for memory is refused with what it needs and what to reduc
     assert.equal(await page.isEnabled('#train-start'), true);
     // The worker refuses it too (as it does for any caller), with an error, not a crash.
     const direct = await page.evaluate((architecture) => window.digitlens.hub.trainer.train({ architecture, config: { batchSize: 512, trainSize: 2000, epochs: 1 } }).then(() => 'trained', (e) => e.message), OVERSIZED);
-    assert.match(direct, /layer 1 \(conv1\): training in batches of 512 needs about \d+ GB/);
+    assert.match(direct, /layer 1 \(conv1\): training in batches of 512 needs about [\d.]+ GB/);
     assert.equal(workers.filter((w) => w.closed).length, 0, 'no worker crashed');
     assert.equal(await page.evaluate(() => window.digitlens.hub.info.source), 'pretrained');
     assert.deepEqual(errors, []);

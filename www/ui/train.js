@@ -256,15 +256,39 @@ export function mountTrainPanel(root, hub) {
   }
 
   // --- charts ------------------------------------------------------------------------------
+  // One frame costs the main thread ~10 ms of paint and commit, and batches arrive up to ~20
+  // times a second: the charts and per-batch numbers are redrawn at most every RENDER_INTERVAL_MS,
+  // which still reads as live and leaves the main thread to the pad.
+  const RENDER_INTERVAL_MS = 150;
   let frame = 0;
+  let lastRender = -Infinity;
   function scheduleRender() {
-    frame ||= requestAnimationFrame(() => {
+    if (frame) return;
+    const wait = Math.max(0, lastRender + RENDER_INTERVAL_MS - performance.now());
+    frame = setTimeout(() => requestAnimationFrame(() => {
       frame = 0;
+      lastRender = performance.now();
       render();
+    }), wait);
+  }
+
+  /** The latest batch not shown yet: shown with the next frame, or at once before any other
+   *  event's numbers so that an older batch never overwrites them. */
+  let pendingBatch = null;
+  function showBatch() {
+    const d = pendingBatch;
+    if (!d) return;
+    pendingBatch = null;
+    field('headline').textContent = `${run.label}: epoch ${d.epoch} of ${run.epochs}, batch ${d.batch} of ${d.batches}`;
+    showNumbers({
+      rate: Math.round(d.imagesPerSecond).toString(), elapsed: duration(d.elapsedMs), eta: duration(d.etaMs),
+      'train-loss': fixed(smoothedTrain('loss')), 'train-accuracy': percent(smoothedTrain('accuracy')),
     });
+    showProgress(`Epoch ${d.epoch}`, d.epochProgress, d.progress);
   }
 
   function render() {
+    showBatch();
     const history = run?.history ?? [];
     const overfit = overfittingSpan(history);
     for (const canvas of canvases) {
@@ -390,18 +414,14 @@ export function mountTrainPanel(root, hub) {
     if (!mine(d)) return;
     run.batches.push({ x: d.epoch - 1 + d.batch / d.batches, loss: d.loss, accuracy: d.accuracy });
     run.epochNow = d.epoch;
-    field('headline').textContent = `${run.label}: epoch ${d.epoch} of ${run.epochs}, batch ${d.batch} of ${d.batches}`;
-    showNumbers({
-      rate: Math.round(d.imagesPerSecond).toString(), elapsed: duration(d.elapsedMs), eta: duration(d.etaMs),
-      'train-loss': fixed(smoothedTrain('loss')), 'train-accuracy': percent(smoothedTrain('accuracy')),
-    });
-    showProgress(`Epoch ${d.epoch}`, d.epochProgress, d.progress);
+    pendingBatch = d;
     setStatus({ epoch: String(d.epoch) });
     scheduleRender();
   });
 
   client.addEventListener('validating', ({ detail: d }) => {
     if (!mine(d)) return;
+    showBatch();
     field('headline').textContent = `${run.label}: validating epoch ${d.epoch} (${grouped(d.done)} of ${grouped(d.total)} images)`;
     showNumbers({ elapsed: duration(d.elapsedMs), eta: duration(d.etaMs) });
     showProgress('Validation', d.total ? d.done / d.total : 1);
@@ -409,6 +429,7 @@ export function mountTrainPanel(root, hub) {
 
   client.addEventListener('epoch', ({ detail: d }) => {
     if (!mine(d)) return;
+    showBatch();
     const { epoch, trainLoss, trainAccuracy, valLoss, valAccuracy, learningRate, bestEpoch } = d;
     run.history.push({ epoch, trainLoss, trainAccuracy, valLoss, valAccuracy, learningRate, bestEpoch });
     run.best = d.bestEpoch;
@@ -453,6 +474,7 @@ export function mountTrainPanel(root, hub) {
   client.addEventListener('error', ({ detail: d }) => {
     const ours = mine(d) || (d.fatal && run && status.dataset.state === 'running');
     if (ours) {
+      showBatch();
       const kept = keepLastGoodModel();
       setStatus({ state: 'error', paused: '', weightsEpoch: kept?.epoch ?? '' });
       field('headline').textContent = `Training failed: ${d.message}`;
@@ -487,6 +509,7 @@ export function mountTrainPanel(root, hub) {
   }
 
   function finish(d) {
+    showBatch();
     const { reason, weightsFromEpoch, valAccuracy, test } = d;
     const testAccuracy = test?.accuracy;
     let kept;
@@ -537,6 +560,7 @@ export function mountTrainPanel(root, hub) {
   buttons.pause.addEventListener('click', () => (client.paused ? client.resume() : client.pause()));
   buttons.stop.addEventListener('click', () => {
     client.stop();
+    showBatch();
     field('headline').textContent = `${run.label}: stopping after this batch…`;
   });
   buttons.evaluate.addEventListener('click', async () => {

@@ -80,28 +80,27 @@ impl LayerSpec {
         LayerSpec::Dense { units, activation }
     }
 
+    /// The Keras class name (used in summaries and messages) and the prefix of the layer's
+    /// name (conv1, pool2, dense1, …).
+    fn names(&self) -> (&'static str, &'static str) {
+        match self {
+            LayerSpec::Conv2d { .. } => ("Conv2D", "conv"),
+            LayerSpec::MaxPool2d { .. } => ("MaxPool2D", "pool"),
+            LayerSpec::Relu => ("ReLU", "relu"),
+            LayerSpec::Flatten => ("Flatten", "flatten"),
+            LayerSpec::Dense { .. } => ("Dense", "dense"),
+            LayerSpec::Dropout { .. } => ("Dropout", "dropout"),
+        }
+    }
+
     /// The Keras class name, used in summaries and messages.
     pub fn kind(&self) -> &'static str {
-        match self {
-            LayerSpec::Conv2d { .. } => "Conv2D",
-            LayerSpec::MaxPool2d { .. } => "MaxPool2D",
-            LayerSpec::Relu => "ReLU",
-            LayerSpec::Flatten => "Flatten",
-            LayerSpec::Dense { .. } => "Dense",
-            LayerSpec::Dropout { .. } => "Dropout",
-        }
+        self.names().0
     }
 
     /// Prefix of the layer's name: conv1, pool2, dense1...
     fn name_prefix(&self) -> &'static str {
-        match self {
-            LayerSpec::Conv2d { .. } => "conv",
-            LayerSpec::MaxPool2d { .. } => "pool",
-            LayerSpec::Relu => "relu",
-            LayerSpec::Flatten => "flatten",
-            LayerSpec::Dense { .. } => "dense",
-            LayerSpec::Dropout { .. } => "dropout",
-        }
+        self.names().1
     }
 }
 

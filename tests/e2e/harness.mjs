@@ -69,3 +69,32 @@ export function screenshotPath(name) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   return path.join(ARTIFACTS, name);
 }
+
+// --- the Train area (#train-status is its stable hook) -------------------------------------
+
+/** The end states of a run in #train-status[data-state]. */
+export const ENDED = ['done', 'stopped', 'error'];
+
+/** Opens the page wide enough to show the Train area beside the pad, ready to train. */
+export async function openTrainPage(env) {
+  const opened = await openPage(env.browser, env.url, { viewport: { width: 1280, height: 1000 } });
+  await opened.page.waitForSelector('#train-start');
+  return opened;
+}
+
+/** Fills the Train area's fields: {selector: value}; selects take their option value. */
+export async function setFields(page, fields) {
+  for (const [selector, value] of Object.entries(fields)) {
+    if (await page.locator(selector).evaluate((e) => e.tagName === 'SELECT')) await page.selectOption(selector, String(value));
+    else await page.fill(selector, String(value));
+  }
+}
+
+/** #train-status's data attributes: state, epoch, valAccuracy, testAccuracy, … */
+export const trainStatus = (page) => page.evaluate(() => ({ ...document.querySelector('#train-status').dataset }));
+
+/** Waits until the run has ended (done, stopped or error); returns #train-status's data. */
+export async function waitForEnd(page, timeout = 240_000) {
+  await page.waitForFunction((ended) => ended.includes(document.querySelector('#train-status').dataset.state), ENDED, { timeout });
+  return trainStatus(page);
+}

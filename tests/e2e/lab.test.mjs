@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { launch, openPage, drawStrokes, DIGIT_STROKES, screenshotPath, ARTIFACTS } from './harness.mjs';
+import { launch, openPage, drawStrokes, DIGIT_STROKES, screenshotPath, ARTIFACTS, waitForEnd } from './harness.mjs';
 
 let env;
 before(async () => {
@@ -130,8 +130,7 @@ test('the editor explains a broken stack at its layer, and a fixed one trains fo
     await page.fill('#train-size', '600');
     await page.fill('#train-epochs', '1');
     await page.click('#train-start');
-    await page.waitForFunction(() => ['done', 'stopped', 'error'].includes(document.querySelector('#train-status').dataset.state), null, { timeout: 240_000 });
-    assert.equal(await page.getAttribute('#train-status', 'data-state'), 'done', await page.textContent('#train-status'));
+    assert.equal((await waitForEnd(page)).state, 'done', await page.textContent('#train-status'));
 
     // The trained model is in use: the summary follows, and the comparison lists the run.
     assert.equal((await modelInfo(page)).source, 'trained');

@@ -8,7 +8,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { launch, openPage, drawStrokes, DIGIT_STROKES, screenshotPath } from './harness.mjs';
+import {
+  launch, drawStrokes, DIGIT_STROKES, screenshotPath, openTrainPage, setFields, trainStatus, waitForEnd,
+} from './harness.mjs';
 import { WWW } from '../../scripts/serve.mjs';
 
 let env;
@@ -19,7 +21,6 @@ after(async () => {
   await env?.close();
 });
 
-const ENDED = ['done', 'stopped', 'error'];
 const MB = 1024 * 1024;
 
 /** A layer stack whose every layer is within its limits but whose batches of 512 would need
@@ -43,19 +44,7 @@ const OVERSIZED_TWICE = {
   layers: [OVERSIZED.layers[0], { type: 'relu' }, ...OVERSIZED.layers.slice(1)],
 };
 
-async function openTrainPage() {
-  const opened = await openPage(env.browser, env.url, { viewport: { width: 1280, height: 1000 } });
-  await opened.page.waitForSelector('#train-start');
-  return opened;
-}
 
-/** Fills the Train panel's fields: {selector: value}, selects by their option value. */
-async function setFields(page, fields) {
-  for (const [selector, value] of Object.entries(fields)) {
-    if (await page.locator(selector).evaluate((e) => e.tagName === 'SELECT')) await page.selectOption(selector, String(value));
-    else await page.fill(selector, String(value));
-  }
-}
 
 /** Counts the shared TrainerClient's events from now on (window.seen[type]). */
 function countEvents(page) {
@@ -69,12 +58,7 @@ function countEvents(page) {
 }
 
 const seen = (page, type) => page.evaluate((t) => window.seen[t] ?? 0, type);
-const trainStatus = (page) => page.evaluate(() => ({ ...document.querySelector('#train-status').dataset }));
 
-async function waitForEnd(page, timeout = 180_000) {
-  await page.waitForFunction((ended) => ended.includes(document.querySelector('#train-status').dataset.state), ENDED, { timeout });
-  return trainStatus(page);
-}
 
 /** Clears the pad, draws `strokes` and returns what #prediction shows once it has read them. */
 async function drawAndRead(page, strokes) {
@@ -126,7 +110,7 @@ for (const { optimizer, lr, why } of [
   { optimizer: 'adam', lr: '1e3', why: /the loss reached an absurd \d\.\d\de\+?\d+: above 103, the right digit's probability is too small for a float to hold/ },
 ]) {
   test(`a learning rate that makes the loss explode (${optimizer} at ${lr}) stops training at once; the model in use stays good`, async () => {
-    const { context, page, errors } = await openTrainPage();
+    const { context, page, errors } = await openTrainPage(env);
     try {
       await setFields(page, { '#preset': 'cnn', '#train-optimizer': optimizer, '#train-lr': lr, '#train-schedule': 'constant', '#train-size': 2000, '#train-epochs': 2 });
       await countEvents(page);
@@ -157,7 +141,7 @@ for (const { optimizer, lr, why } of [
 }
 
 test('Stop pressed in the middle of a batch ends the run after that batch; the page keeps its model', async () => {
-  const { context, page, errors } = await openTrainPage();
+  const { context, page, errors } = await openTrainPage(env);
   try {
     await setFields(page, { '#preset': 'cnn', '#train-size': 4000, '#train-epochs': 2 });
     await countEvents(page);
@@ -187,7 +171,7 @@ test('Stop pressed in the middle of a batch ends the run after that batch; the p
 });
 
 test('Start pressed twice starts one run; the preset cannot change while it runs', async () => {
-  const { context, page, errors } = await openTrainPage();
+  const { context, page, errors } = await openTrainPage(env);
   try {
     await setFields(page, { '#preset': 'dense', '#train-size': 1000, '#train-epochs': 2 });
     await countEvents(page);
@@ -221,7 +205,7 @@ test('Start pressed twice starts one run; the preset cannot change while it runs
 });
 
 test('reloading the tab mid-training brings the page back ready and trainable', async () => {
-  const { context, page, errors } = await openTrainPage();
+  const { context, page, errors } = await openTrainPage(env);
   try {
     const workers = trackWorkers(page);
     await setFields(page, { '#preset': 'cnn', '#train-size': 4000 });
@@ -281,7 +265,7 @@ async function crashWorkerMidRun(page, workers, { expectSource, expectEpoch }) {
 }
 
 test('a worker that crashes mid-run: the banner says so, a fresh worker starts, the last good model stays, training works again', async () => {
-  const { context, page, errors } = await openTrainPage();
+  const { context, page, errors } = await openTrainPage(env);
   try {
     const workers = trackWorkers(page);
     await page.evaluate(() => window.digitlens.hub.trainer.ready());
@@ -319,7 +303,7 @@ test('a worker that crashes mid-run: the banner says so, a fresh worker starts, 
 });
 
 test('a stack too big for memory is refused with what it needs and what to reduce, in the editor and at Train', async () => {
-  const { context, page, errors } = await openTrainPage();
+  const { context, page, errors } = await openTrainPage(env);
   try {
     const workers = trackWorkers(page);
     await page.evaluate(() => window.digitlens.hub.trainer.ready());
@@ -372,7 +356,7 @@ function testOnlyPanic(worker) {
 }
 
 test('a Rust panic in the worker reaches the banner with its message, and the page recovers', async () => {
-  const { context, page, errors } = await openTrainPage();
+  const { context, page, errors } = await openTrainPage(env);
   try {
     const workers = trackWorkers(page);
     await page.evaluate(() => window.digitlens.hub.trainer.ready());
@@ -439,7 +423,7 @@ function recordReadings(page) {
 }
 
 test('odd drawings on the pad: a sensible reading, never NaN, and the page keeps working', async () => {
-  const { context, page, errors } = await openTrainPage();
+  const { context, page, errors } = await openTrainPage(env);
   try {
     await recordReadings(page);
     const row = (y) => [[0.02, y], [0.98, y]];
@@ -479,7 +463,7 @@ test('odd drawings on the pad: a sensible reading, never NaN, and the page keeps
 });
 
 test('odd images through the page API: a reading or a clear error, never NaN, and the page keeps working', async () => {
-  const { context, page, errors } = await openTrainPage();
+  const { context, page, errors } = await openTrainPage(env);
   try {
     const outcomes = await page.evaluate(() => {
       const recognizer = window.digitlens.hub.recognizer;
@@ -551,7 +535,7 @@ test('odd images through the page API: a reading or a clear error, never NaN, an
 // ---- 4. long sessions -------------------------------------------------------------------
 
 test('long sessions: 10,000 readings and a 5-epoch run do not grow the wasm memory', { timeout: 15 * 60_000 }, async (t) => {
-  const { context, page, errors } = await openTrainPage();
+  const { context, page, errors } = await openTrainPage(env);
   try {
     await drawStrokes(page, DIGIT_STROKES[7]);
     const readings = await page.evaluate(async () => {
@@ -696,7 +680,7 @@ const conv2Tiles = (page) => page.evaluate(() => [...document.querySelectorAll('
 }));
 
 test('while a cnn trains, new weights repaint the views without rebuilding them (long tasks printed)', { timeout: 5 * 60_000 }, async (t) => {
-  const { context, page, errors } = await openTrainPage();
+  const { context, page, errors } = await openTrainPage(env);
   try {
     await drawStrokes(page, DIGIT_STROKES[7]);
     await page.waitForFunction(() => document.querySelector('#prediction').dataset.digit === '7');

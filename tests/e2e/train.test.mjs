@@ -3,7 +3,9 @@
 // while it runs, stops on request keeping the best weights, and reports bad settings.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, drawStrokes, DIGIT_STROKES, screenshotPath } from './harness.mjs';
+import {
+  launch, drawStrokes, DIGIT_STROKES, screenshotPath, openTrainPage, setFields, trainStatus, waitForEnd,
+} from './harness.mjs';
 
 let env;
 before(async () => {
@@ -12,22 +14,6 @@ before(async () => {
 after(async () => {
   await env?.close();
 });
-
-const ENDED = ['done', 'stopped', 'error'];
-
-async function openTrainPanel() {
-  const opened = await openPage(env.browser, env.url, { viewport: { width: 1280, height: 1000 } });
-  await opened.page.waitForSelector('#train-start');
-  return opened;
-}
-
-async function setSettings(page, { preset, trainSize, epochs, batchSize, learningRate }) {
-  if (preset) await page.selectOption('#preset', preset);
-  if (batchSize !== undefined) await page.fill('#train-batch', String(batchSize));
-  if (trainSize !== undefined) await page.fill('#train-size', String(trainSize));
-  if (epochs !== undefined) await page.fill('#train-epochs', String(epochs));
-  if (learningRate !== undefined) await page.fill('#train-lr', String(learningRate));
-}
 
 /** Records every data-state of #train-status and counts the worker's events, from now on. */
 async function watchTraining(page) {
@@ -43,15 +29,6 @@ async function watchTraining(page) {
     }).observe(status, { attributes: true, attributeFilter: ['data-state'] });
     window.trainingSeen = seen;
   });
-}
-
-function statusData(page) {
-  return page.evaluate(() => ({ ...document.querySelector('#train-status').dataset }));
-}
-
-async function waitForEnd(page, timeout = 240_000) {
-  await page.waitForFunction((ended) => ended.includes(document.querySelector('#train-status').dataset.state), ENDED, { timeout });
-  return statusData(page);
 }
 
 /** Non-blank pixels of the two charts (the axes alone are drawn too, so compare to before). */
@@ -84,7 +61,7 @@ test('chart helpers: overfitting stretch, smoothing and ticks (pure functions, i
 });
 
 test("the Train form's defaults are Rust's TrainConfig::default(), shown in the form", async () => {
-  const { context, page } = await openTrainPanel();
+  const { context, page } = await openTrainPage(env);
   try {
     const { page: pageDefaults, rust } = await page.evaluate(async () => {
       const { DEFAULT_CONFIG } = await import('./ui/trainer-client.js');
@@ -105,11 +82,11 @@ test("the Train form's defaults are Rust's TrainConfig::default(), shown in the 
 });
 
 test('a short dense run trains in the worker, validates far above chance, is tested and reproducible', async () => {
-  const { context, page, errors } = await openTrainPanel();
+  const { context, page, errors } = await openTrainPage(env);
   try {
-    assert.equal((await statusData(page)).state, 'idle');
+    assert.equal((await trainStatus(page)).state, 'idle');
     const inkBefore = await chartInk(page);
-    await setSettings(page, { preset: 'dense', trainSize: 2000, epochs: 2, batchSize: 64 });
+    await setFields(page, { '#preset': 'dense', '#train-size': 2000, '#train-epochs': 2, '#train-batch': 64 });
     await watchTraining(page);
     await page.click('#train-start');
     const end = await waitForEnd(page);
@@ -155,15 +132,15 @@ test('a short dense run trains in the worker, validates far above chance, is tes
 });
 
 test('while a cnn trains the drawing is still read; Stop ends it keeping the best epoch', async () => {
-  const { context, page, errors } = await openTrainPanel();
+  const { context, page, errors } = await openTrainPage(env);
   try {
-    await setSettings(page, { preset: 'cnn', trainSize: 1500, epochs: 4 });
+    await setFields(page, { '#preset': 'cnn', '#train-size': 1500, '#train-epochs': 4 });
     await watchTraining(page);
     await page.click('#train-start');
     // Epoch 2 under way: epoch 1 has been validated and its weights are on the page.
     await page.waitForFunction(() => document.querySelector('#train-status').dataset.epoch === '2', null, { timeout: 180_000 });
-    assert.equal((await statusData(page)).state, 'running');
-    assert.ok(Number((await statusData(page)).valAccuracy) > 0.5);
+    assert.equal((await trainStatus(page)).state, 'running');
+    assert.ok(Number((await trainStatus(page)).valAccuracy) > 0.5);
     assert.equal(await page.evaluate(() => window.digitlens.hub.info.source), 'training');
 
     // Pause holds the worker between batches; Resume goes on.
@@ -178,7 +155,7 @@ test('while a cnn trains the drawing is still read; Stop ends it keeping the bes
 
     await drawStrokes(page, DIGIT_STROKES[7]);
     await page.waitForFunction(() => document.querySelector('#prediction').dataset.digit !== '', null, { timeout: 10_000 });
-    assert.equal((await statusData(page)).state, 'running', 'the prediction came while training was running');
+    assert.equal((await trainStatus(page)).state, 'running', 'the prediction came while training was running');
     await page.screenshot({ path: screenshotPath('train-cnn-running.png'), fullPage: true });
 
     await page.click('#train-stop');
@@ -202,9 +179,9 @@ test('while a cnn trains the drawing is still read; Stop ends it keeping the bes
 });
 
 test('a bad setting ends in the error state with a readable message in the banner', async () => {
-  const { context, page } = await openTrainPanel();
+  const { context, page } = await openTrainPage(env);
   try {
-    await setSettings(page, { preset: 'dense', learningRate: 0 });
+    await setFields(page, { '#preset': 'dense', '#train-lr': 0 });
     await page.click('#train-start');
     const end = await waitForEnd(page, 30_000);
     assert.equal(end.state, 'error');
@@ -217,7 +194,7 @@ test('a bad setting ends in the error state with a readable message in the banne
 });
 
 test('20 epochs do not grow the worker memory beyond what the first epochs needed', async () => {
-  const { context, page } = await openTrainPanel();
+  const { context, page } = await openTrainPage(env);
   try {
     const memory = await page.evaluate(async () => {
       const { sharedTrainerClient } = await import('./ui/trainer-client.js');
@@ -248,7 +225,7 @@ test('defaults: the cnn preset pressed with default settings reaches ≥ 98.5 % 
   skip: !process.env.DIGITLENS_FULL_TRAIN && 'set DIGITLENS_FULL_TRAIN=1 to run (minutes)',
   timeout: 60 * 60_000,
 }, async (t) => {
-  const { context, page } = await openTrainPanel();
+  const { context, page } = await openTrainPage(env);
   try {
     assert.equal(await page.inputValue('#preset'), 'cnn');
     await page.evaluate(async () => {
@@ -273,7 +250,7 @@ test('defaults: the cnn preset pressed with default settings reaches ≥ 98.5 % 
 });
 
 test('a worker that cannot start is reported and rejects what waits on it', async () => {
-  const { context, page } = await openTrainPanel();
+  const { context, page } = await openTrainPage(env);
   try {
     const outcome = await page.evaluate(async () => {
       const { TrainerClient } = await import('./ui/trainer-client.js');

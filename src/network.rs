@@ -191,7 +191,7 @@ impl Network {
                 }
                 Op::Flatten => x.flatten_from(1)?,
                 Op::Dense { weight, bias, relu } => {
-                    let z = x.matmul(&weight.t()?)?.broadcast_add(bias)?;
+                    let z = kernels::linear(&x, weight, bias)?;
                     let y = if *relu { kernels::relu(&z)? } else { z };
                     tap("", &y);
                     y

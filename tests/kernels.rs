@@ -1,6 +1,6 @@
-//! The custom conv, max-pool and ReLU kernels (src/kernels) against candle's built-in ops, natively:
-//! outputs and gradients with respect to input, weights and bias, on the canonical shapes and
-//! on random ones with any stride, 'same' padding and odd sizes.
+//! The custom conv, max-pool, ReLU and one-image dense kernels (src/kernels) against candle's
+//! built-in ops, natively: outputs and gradients with respect to input, weights and bias, on
+//! the canonical shapes and on random ones with any stride, 'same' padding and odd sizes.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod kernel_cases;
@@ -33,4 +33,14 @@ fn gradients_through_a_conv_pool_conv_chain_match_candle() {
 #[test]
 fn other_dtypes_fall_back_to_candle() {
     check_fallback();
+}
+
+#[test]
+fn dense_layer_for_one_image_matches_candle() {
+    check_linear(7);
+}
+
+#[test]
+fn conv_follows_weights_changed_in_place() {
+    check_conv_after_weight_update(8);
 }

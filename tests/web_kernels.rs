@@ -36,3 +36,13 @@ fn gradients_through_a_chain_match_candle_in_wasm() {
 fn other_dtypes_fall_back_to_candle_in_wasm() {
     check_fallback();
 }
+
+#[wasm_bindgen_test]
+fn dense_layer_for_one_image_matches_candle_in_wasm() {
+    check_linear(15);
+}
+
+#[wasm_bindgen_test]
+fn conv_follows_weights_changed_in_place_in_wasm() {
+    check_conv_after_weight_update(16);
+}

@@ -1,25 +1,28 @@
 //! 2-D convolution (+ bias, + optional fused ReLU) as a candle custom op with its own backward
 //! pass. All three passes are one packed GEMM per image over an im2col matrix:
-//! forward `Y = W·col(X)`, input gradient `col⁻¹(Wᵀ·dY)`, weight gradient `Σ dY·col(X)ᵀ`.
+//! forward `Y = W·col(X)`, input gradient `col⁻¹(Wᵀ·dY)`, weight gradient `Σ dY·col(X)ᵀ` —
+//! except the forward pass of 3×3 stride-1 layers with many channels, which takes Winograd's
+//! algorithm (`winograd.rs`), with half the multiplications. Bias and ReLU are applied as the
+//! GEMM stores its tiles.
 //! candle 0.11's own backward goes through conv_transpose2d and a conv2d with an image-sized
 //! kernel (many times slower for these shapes), computes the input image's gradient that
 //! nobody needs, and fails on non-square strided inputs.
 
-use super::gemm::{gemm, Packed, View, MR, NR};
-use super::{positive, read, sum, values};
+use super::gemm::{gemm, Packed, Store, View, MR, NR};
+use super::{read, sum, values, winograd};
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// The sizes of one convolution call; images are NCHW, kernels FCkk, both contiguous.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Geometry {
-    batch: usize,
-    channels: usize,
-    height: usize,
-    width: usize,
-    filters: usize,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
+pub(super) struct Geometry {
+    pub batch: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub filters: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
 }
 
 impl Geometry {
@@ -36,11 +39,11 @@ impl Geometry {
         Ok(Geometry { batch, channels, height, width, filters, kernel, stride, padding })
     }
 
-    fn out_height(&self) -> usize {
+    pub fn out_height(&self) -> usize {
         (self.height + 2 * self.padding - self.kernel) / self.stride + 1
     }
 
-    fn out_width(&self) -> usize {
+    pub fn out_width(&self) -> usize {
         (self.width + 2 * self.padding - self.kernel) / self.stride + 1
     }
 
@@ -139,21 +142,18 @@ impl Conv2d {
 
 /// The forward pass on plain slices: `out` (N·F·pixels) = relu?(W ⊛ X + b).
 fn forward(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool, out: &mut [f32]) {
+    if winograd::applies(g) {
+        return winograd::forward(g, x, w, b, relu, out);
+    }
     let (patch, pixels) = (g.patch(), g.pixels());
     let mut kernel = Packed::default();
     kernel.pack::<MR>(View::row_major(w, g.filters, patch));
     let mut col = vec![0.0; patch * pixels];
     let mut packed_col = Packed::default();
     for (image, out) in x.chunks_exact(g.image_len()).zip(out.chunks_exact_mut(g.filters * pixels)) {
-        for (row, &bias) in out.chunks_exact_mut(pixels).zip(b) {
-            row.fill(bias);
-        }
         g.im2col(image, &mut col);
         packed_col.pack::<NR>(View::row_major(&col, patch, pixels).t());
-        gemm(&kernel, &packed_col, out, pixels);
-        if relu {
-            out.iter_mut().for_each(|v| *v = positive(*v));
-        }
+        gemm(&kernel, &packed_col, out, pixels, Store::Bias { bias: b, relu });
     }
 }
 
@@ -174,7 +174,7 @@ fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let (a, b) = if transposed { (col_view, dy_view) } else { (dy_view, col_view) };
         packed_a.pack::<MR>(a);
         packed_b.pack::<NR>(b);
-        gemm(&packed_a, &packed_b, &mut product, b.rows);
+        gemm(&packed_a, &packed_b, &mut product, b.rows, Store::Add);
         for (total, row) in db.iter_mut().zip(dy.chunks_exact(pixels)) {
             *total += sum(row);
         }
@@ -197,8 +197,7 @@ fn input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     let mut packed_dy = Packed::default();
     for (dx, dy) in dx.chunks_exact_mut(g.image_len()).zip(dy.chunks_exact(g.filters * pixels)) {
         packed_dy.pack::<NR>(View::row_major(dy, g.filters, pixels).t());
-        dcol.fill(0.0);
-        gemm(&kernel_t, &packed_dy, &mut dcol, pixels);
+        gemm(&kernel_t, &packed_dy, &mut dcol, pixels, Store::Set);
         g.col2im(&dcol, dx);
     }
     dx

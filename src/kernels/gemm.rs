@@ -7,6 +7,8 @@
 //! with SIMD128 multiply + add in Chromium) and plain arrays elsewhere, which LLVM vectorises
 //! natively, with AVX2 and FMA when the CPU has them.
 
+use super::positive;
+
 /// Rows of A per micro-tile.
 pub const MR: usize = 4;
 /// Columns of B per micro-tile: two 4-lane vectors.
@@ -98,6 +100,11 @@ impl Packed {
         }
     }
 
+    /// The packed matrix's columns (the GEMM's inner dimension).
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
     fn panels(&self) -> impl Iterator<Item = &[f32]> {
         self.data.chunks_exact(self.width * self.depth)
     }
@@ -129,28 +136,58 @@ fn transpose4(rows: [&[f32; 4]; 4]) -> [[f32; 4]; 4] {
     }
 }
 
-/// `C += A·B` where `a` is A packed by `MR` rows and `b` is Bᵀ packed by `NR` rows; C is
+/// How the product reaches C. Writing it (rather than adding to zeros) saves a pass over C;
+/// adding a bias per row and the ReLU while the tile is in registers saves two more.
+#[derive(Clone, Copy, Debug)]
+pub enum Store<'a> {
+    /// `C += A·B`.
+    Add,
+    /// `C = A·B`.
+    Set,
+    /// `C = relu?(A·B + bias[row])`, `bias` holding one value per row of A.
+    Bias { bias: &'a [f32], relu: bool },
+}
+
+impl Store<'_> {
+    /// C's row `row` from one row of a tile's product (an edge tile passes its first values).
+    #[inline(always)]
+    fn row(self, c: &mut [f32], product: &[f32], row: usize) {
+        match self {
+            Store::Add => c.iter_mut().zip(product).for_each(|(c, p)| *c += p),
+            Store::Set => c.copy_from_slice(&product[..c.len()]),
+            Store::Bias { bias, relu } => {
+                let b = bias[row];
+                c.iter_mut().zip(product).for_each(|(c, p)| *c = if relu { positive(p + b) } else { p + b });
+            }
+        }
+    }
+}
+
+/// `C (store) A·B` where `a` is A packed by `MR` rows and `b` is Bᵀ packed by `NR` rows; C is
 /// row-major with row stride `ldc`.
-pub fn gemm(a: &Packed, b: &Packed, c: &mut [f32], ldc: usize) {
+pub fn gemm(a: &Packed, b: &Packed, c: &mut [f32], ldc: usize, store: Store) {
     assert!(a.width == MR && b.width == NR && a.depth == b.depth, "gemm operands are packed inconsistently");
+    if let Store::Bias { bias, .. } = store {
+        assert!(bias.len() >= a.rows, "gemm: {} biases for {} rows", bias.len(), a.rows);
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has both features.
-        return unsafe { gemm_avx2_fma(a, b, c, ldc) };
+        return unsafe { gemm_avx2_fma(a, b, c, ldc, store) };
     }
-    gemm_tiles::<false>(a, b, c, ldc)
+    gemm_tiles::<false>(a, b, c, ldc, store)
 }
 
 /// The same loops compiled for AVX2 and fused multiply-add, which x86-64 CPUs of the last
 /// decade have but the default native target does not assume.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn gemm_avx2_fma(a: &Packed, b: &Packed, c: &mut [f32], ldc: usize) {
-    gemm_tiles::<true>(a, b, c, ldc)
+unsafe fn gemm_avx2_fma(a: &Packed, b: &Packed, c: &mut [f32], ldc: usize, store: Store) {
+    gemm_tiles::<true>(a, b, c, ldc, store)
 }
 
 #[inline(always)]
-fn gemm_tiles<const FMA: bool>(a: &Packed, b: &Packed, c: &mut [f32], ldc: usize) {
+fn gemm_tiles<const FMA: bool>(a: &Packed, b: &Packed, c: &mut [f32], ldc: usize, store: Store) {
     // B's panel (depth × NR) stays in L1 while every panel of A streams past it.
     for (j, b_panel) in b.panels().enumerate() {
         let col = j * NR;
@@ -162,14 +199,12 @@ fn gemm_tiles<const FMA: bool>(a: &Packed, b: &Packed, c: &mut [f32], ldc: usize
             let c = &mut c[row * ldc + col..];
             if rows == MR && cols == NR {
                 for (r, acc) in acc.iter().enumerate() {
-                    add_row(&mut c[r * ldc..][..NR], acc);
+                    store_row(&mut c[r * ldc..][..NR], acc, store, row + r);
                 }
             } else {
                 // A ragged edge tile: only part of it lies inside C.
                 for (r, acc) in acc.iter().enumerate().take(rows) {
-                    let mut tile_row = [0.0; NR];
-                    store_row(&mut tile_row, acc);
-                    c[r * ldc..][..cols].iter_mut().zip(tile_row).for_each(|(c, t)| *c += t);
+                    store.row(&mut c[r * ldc..][..cols], &to_array(acc), row + r);
                 }
             }
         }
@@ -196,18 +231,18 @@ fn kernel<const FMA: bool>(a: &[f32], b: &[f32]) -> [[f32; NR]; MR] {
 
 #[cfg(not(target_arch = "wasm32"))]
 #[inline(always)]
-fn add_row(c: &mut [f32], acc: &[f32; NR]) {
-    c.iter_mut().zip(acc).for_each(|(c, a)| *c += a);
+fn to_array(acc: &[f32; NR]) -> [f32; NR] {
+    *acc
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 #[inline(always)]
-fn store_row(out: &mut [f32; NR], acc: &[f32; NR]) {
-    *out = *acc;
+fn store_row(c: &mut [f32], acc: &[f32; NR], store: Store, row: usize) {
+    store.row(c, acc, row)
 }
 
 #[cfg(target_arch = "wasm32")]
-use core::arch::wasm32::{f32x4_add, f32x4_mul, f32x4_splat, v128, v128_load, v128_store};
+use core::arch::wasm32::{f32x4_add, f32x4_mul, f32x4_pmax, f32x4_splat, v128, v128_load, v128_store};
 
 /// One `MR × NR` tile with SIMD128: two vector accumulators per row, one splat of A per row.
 /// (Baseline SIMD128 has no fused multiply-add; relaxed-simd's is not used, so the module
@@ -231,23 +266,35 @@ fn kernel<const FMA: bool>(a: &[f32], b: &[f32]) -> [[v128; 2]; MR] {
 
 #[cfg(target_arch = "wasm32")]
 #[inline(always)]
-fn add_row(c: &mut [f32], acc: &[v128; 2]) {
-    let c: &mut [f32; NR] = c.try_into().expect("NR values");
-    // SAFETY: `c` holds 8 floats; v128 loads and stores need no alignment.
-    unsafe {
-        let p = c.as_mut_ptr() as *mut v128;
-        v128_store(p, f32x4_add(v128_load(p), acc[0]));
-        v128_store(p.add(1), f32x4_add(v128_load(p.add(1)), acc[1]));
-    }
+fn to_array(acc: &[v128; 2]) -> [f32; NR] {
+    // SAFETY: two v128 are eight floats.
+    unsafe { core::mem::transmute::<[v128; 2], [f32; NR]>(*acc) }
 }
 
+/// One full row of a tile into C, in vector registers throughout.
 #[cfg(target_arch = "wasm32")]
 #[inline(always)]
-fn store_row(out: &mut [f32; NR], acc: &[v128; 2]) {
-    // SAFETY: `out` holds 8 floats.
+fn store_row(c: &mut [f32], acc: &[v128; 2], store: Store, row: usize) {
+    let c: &mut [f32; NR] = c.try_into().expect("NR values");
+    let p = c.as_mut_ptr() as *mut v128;
+    // SAFETY: `c` holds 8 floats; v128 loads and stores need no alignment.
     unsafe {
-        v128_store(out.as_mut_ptr() as *mut v128, acc[0]);
-        v128_store(out.as_mut_ptr().add(4) as *mut v128, acc[1]);
+        let [lo, hi] = match store {
+            Store::Add => [f32x4_add(v128_load(p), acc[0]), f32x4_add(v128_load(p.add(1)), acc[1])],
+            Store::Set => *acc,
+            Store::Bias { bias, relu } => {
+                let b = f32x4_splat(bias[row]);
+                let (lo, hi) = (f32x4_add(acc[0], b), f32x4_add(acc[1], b));
+                // pmax(0, v) is 0 for NaN too, as `positive` is.
+                if relu {
+                    [f32x4_pmax(f32x4_splat(0.0), lo), f32x4_pmax(f32x4_splat(0.0), hi)]
+                } else {
+                    [lo, hi]
+                }
+            }
+        };
+        v128_store(p, lo);
+        v128_store(p.add(1), hi);
     }
 }
 
@@ -281,13 +328,25 @@ mod tests {
             pa.pack::<MR>(a_view);
             pb.pack::<NR>(b_view.t());
             // The dispatching entry point, and the plain loops it falls back to without AVX2/FMA.
-            type Gemm = fn(&Packed, &Packed, &mut [f32], usize);
+            type Gemm = fn(&Packed, &Packed, &mut [f32], usize, Store);
             let variants: [Gemm; 2] = [gemm, gemm_tiles::<false>];
+            let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.25 - 1.0).collect();
+            let want = naive(a_view, b_view);
+            // Each way of storing, as a function of the product, the bias and C's old value 1.
+            let stores: [(Store, fn(f32, f32) -> f32); 4] = [
+                (Store::Add, |p, _| p + 1.0),
+                (Store::Set, |p, _| p),
+                (Store::Bias { bias: &bias, relu: false }, |p, b| p + b),
+                (Store::Bias { bias: &bias, relu: true }, |p, b| (p + b).max(0.0)),
+            ];
             for variant in variants {
-                let mut c = vec![1.0; m * n];
-                variant(&pa, &pb, &mut c, n);
-                for (got, want) in c.iter().zip(naive(a_view, b_view)) {
-                    assert!((got - 1.0 - want).abs() < 1e-4, "{m}×{n}×{k}: {got} vs {want}");
+                for (store, expected) in stores {
+                    let mut c = vec![1.0; m * n];
+                    variant(&pa, &pb, &mut c, n, store);
+                    for (i, (got, want)) in c.iter().zip(&want).enumerate() {
+                        let want = expected(*want, bias[i / n]);
+                        assert!((got - want).abs() < 1e-4, "{m}×{n}×{k} {store:?}: {got} vs {want}");
+                    }
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! Fast CPU kernels for the layers that dominate training — convolution, max-pooling and ReLU —
-//! as candle custom ops with hand-written backward passes. candle stays the framework (the
-//! graph, autograd, dense layers and loss; the optimisers are fused in `crate::optim`); only these ops are replaced, and only
+//! as candle custom ops with hand-written backward passes, plus a dense layer for one image
+//! (`linear`). candle stays the framework (the graph, autograd, dense layers of batches and
+//! the loss; the optimisers are fused in `crate::optim`); only these ops are replaced, and only
 //! for f32 tensors on the CPU: anything else goes to candle's own ops (`reference`).
 //! `tests/kernels.rs` (natively) and `tests/web_kernels.rs` (in the browser, where the SIMD128
 //! paths run) check the two agree, forward and backward, except for the max-pool gradient,
@@ -8,13 +9,16 @@
 //! `profile` times every stage both ways.
 
 mod conv;
+mod dense;
 mod gemm;
 mod pool;
 pub mod profile;
 mod relu;
+mod winograd;
 
 use candle_core::{bail, CpuStorage, DType, Layout, Result, Storage, Tensor};
 use conv::Conv2d;
+use dense::Linear;
 use pool::MaxPool2d;
 use relu::Relu;
 
@@ -24,6 +28,15 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, bias: &Tensor, stride: usize, padding
         return reference::conv2d(x, weight, bias, stride, padding, relu);
     }
     x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, Conv2d { stride, padding, relu })
+}
+
+/// `x·Wᵀ + b` for x of N × inputs and W of units × inputs; one image (N = 1) takes the
+/// matrix-vector kernel.
+pub fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    if x.dims().first() != Some(&1) || !fits([x, weight, bias]) {
+        return reference::linear(x, weight, bias);
+    }
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, Linear)
 }
 
 /// Max over `size × size` windows every `stride` pixels.
@@ -69,6 +82,10 @@ pub mod reference {
         } else {
             Ok(z)
         }
+    }
+
+    pub fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        x.matmul(&weight.t()?)?.broadcast_add(bias)
     }
 
     pub fn max_pool2d(x: &Tensor, size: usize, stride: usize) -> Result<Tensor> {

@@ -3,7 +3,7 @@
 //! plus the loss and the optimiser. Used by `digitlens bench` and the browser benchmark
 //! (`profileOps`), so the same numbers exist natively and in wasm.
 
-use super::{conv2d, max_pool2d, reference, relu};
+use super::{conv2d, linear, max_pool2d, reference, relu};
 use crate::rng::Rng;
 use candle_core::{Result, Tensor, Var};
 use candle_nn::Optimizer;
@@ -85,9 +85,8 @@ pub fn profile(repeats: usize, now: &dyn Fn() -> f64) -> Result<Vec<OpTiming>> {
     let (w4, b4) = (var(&[10, 128], &mut rng)?, var(&[10], &mut rng)?);
     let flat = var(&[BATCH, 1600], &mut rng)?;
     let hidden = var(&[BATCH, 128], &mut rng)?;
-    let dense = |x: &Tensor, w: &Tensor, b: &Tensor| x.matmul(&w.t()?)?.broadcast_add(b);
-    record("dense1", "network", time_stage(now, repeats, &flat, |x| relu(&dense(x, &w3, &b3)?))?);
-    record("dense2", "network", time_stage(now, repeats, &hidden, |x| dense(x, &w4, &b4))?);
+    record("dense1", "network", time_stage(now, repeats, &flat, |x| relu(&linear(x, &w3, &b3)?))?);
+    record("dense2", "network", time_stage(now, repeats, &hidden, |x| linear(x, &w4, &b4))?);
     let labels = Tensor::from_vec((0..BATCH as u32).map(|i| i % 10).collect::<Vec<_>>(), BATCH, &crate::network::device())?;
     let logits = var(&[BATCH, 10], &mut rng)?;
     let loss = |x: &Tensor| candle_nn::loss::cross_entropy(x, &labels)?.reshape(1);

@@ -11,7 +11,13 @@ use wasm_bindgen::prelude::*;
 pub struct Recognizer(pub(crate) recognizer::Recognizer);
 
 fn set(target: &Object, key: &str, value: &JsValue) -> Result<(), JsError> {
-    Reflect::set(target, &key.into(), value).map(|_| ()).map_err(|_| JsError::new("cannot build the result object"))
+    set_key(target, &key.into(), value)
+}
+
+/// `set` with the key already a JS string, for keys set on many objects (each `&str` key is
+/// decoded into a new JS string on every call).
+fn set_key(target: &Object, key: &JsValue, value: &JsValue) -> Result<(), JsError> {
+    Reflect::set(target, key, value).map(|_| ()).map_err(|_| JsError::new("cannot build the result object"))
 }
 
 /// `{digit, confidence, probabilities, input, layers: [{name, shape, activations}]}`; all
@@ -24,12 +30,13 @@ fn recognition_to_js(r: &Recognition) -> Result<JsValue, JsError> {
     set(&out, "input", &Float32Array::from(&r.input[..]).into())?;
     let buffer = Float32Array::from(&r.activations[..]);
     let layers = Array::new();
+    let keys = ["name", "shape", "activations"].map(JsValue::from_str);
     for layer in &r.layers {
         let entry = Object::new();
-        set(&entry, "name", &layer.name.as_str().into())?;
+        set_key(&entry, &keys[0], &layer.name.as_str().into())?;
         let shape: Array = layer.shape.iter().map(|&d| JsValue::from(d as u32)).collect();
-        set(&entry, "shape", &shape.into())?;
-        set(&entry, "activations", &buffer.subarray(layer.range.start as u32, layer.range.end as u32).into())?;
+        set_key(&entry, &keys[1], &shape.into())?;
+        set_key(&entry, &keys[2], &buffer.subarray(layer.range.start as u32, layer.range.end as u32).into())?;
         layers.push(&entry);
     }
     set(&out, "layers", &layers.into())?;

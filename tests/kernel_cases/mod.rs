@@ -37,9 +37,10 @@ pub fn conv_cases(random: usize, seed: u64) -> Vec<ConvCase> {
         case(2, 3, 3, 3, 2, 3, 3, 1, true),     // tiny input, stride larger than the output
         case(2, 9, 10, 10, 12, 3, 1, 1, true),  // 3×3 'same', more channels than a micro-tile
         case(1, 16, 7, 7, 9, 3, 1, 0, false),   // odd output, ragged tiles in every direction
+        case(3, 8, 9, 9, 13, 3, 1, 1, true),    // Winograd path: 'same', odd output, filters past a micro-tile
     ];
     let mut rng = Rng::new(seed);
-    while cases.len() < 8 + random {
+    while cases.len() < 9 + random {
         let kernel = 1 + rng.below(5);
         let padding = if kernel % 2 == 1 && rng.below(2) == 0 { kernel / 2 } else { 0 };
         let size = kernel.saturating_sub(2 * padding).max(1) + rng.below(10);
@@ -220,4 +221,42 @@ pub fn check_relu(seed: u64) {
     assert!(want_y.iter().any(|&v| v == 0.0) && want_y.iter().any(|&v| v > 0.0), "the input covers both sides of 0");
     assert_close("relu output", &got_y, &want_y);
     assert_close("relu input gradient", &got_dx, &want_dx);
+}
+
+/// The one-image dense kernel and candle's matmul agree on the output and all three gradients,
+/// for a hidden layer's input (a variable) and for sizes that are not multiples of a vector.
+pub fn check_linear(seed: u64) {
+    let mut rng = Rng::new(seed);
+    for (inputs, units) in [(1600, 128), (128, 10), (13, 7), (1, 1)] {
+        let var = |shape: &[usize], rng: &mut Rng| Var::from_tensor(&random(shape, rng)).unwrap();
+        let (x, w, b) = (var(&[1, inputs], &mut rng), var(&[units, inputs], &mut rng), var(&[units], &mut rng));
+        let r = random(&[1, units], &mut rng);
+        let run = |linear: fn(&Tensor, &Tensor, &Tensor) -> candle_core::Result<Tensor>| {
+            let y = linear(&x, &w, &b).unwrap();
+            let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            [values(&y), values(grads.get(&x).unwrap()), values(grads.get(&w).unwrap()), values(grads.get(&b).unwrap())]
+        };
+        let (got, want) = (run(kernels::linear), run(reference::linear));
+        for ((name, got), want) in ["output", "input gradient", "weight gradient", "bias gradient"].iter().zip(&got).zip(&want) {
+            assert_close(&format!("linear {inputs}→{units} {name}"), got, want);
+        }
+    }
+}
+
+/// A convolution run again after its weights changed in place, as an optimiser step changes
+/// them, computes with the new weights: nothing derived from the old ones (the Winograd path
+/// keeps transformed kernels between calls) is reused.
+pub fn check_conv_after_weight_update(seed: u64) {
+    let mut rng = Rng::new(seed);
+    let x = random(&[1, 32, 13, 13], &mut rng);
+    let w = Var::from_tensor(&random(&[64, 32, 3, 3], &mut rng)).unwrap();
+    let b = random(&[64], &mut rng);
+    for round in 0..3 {
+        let want = values(&reference::conv2d(&x, &w, &b, 1, 0, true).unwrap());
+        // Twice with the same weights: the second call may reuse what the first derived.
+        for call in 0..2 {
+            assert_close(&format!("weights {round}, call {call}"), &values(&kernels::conv2d(&x, &w, &b, 1, 0, true).unwrap()), &want);
+        }
+        w.set(&random(&[64, 32, 3, 3], &mut rng)).unwrap();
+    }
 }

@@ -149,6 +149,16 @@ impl Network {
         self.run(input, dropout, None)
     }
 
+    /// How many values `forward_with_taps` taps for one image, all layers together.
+    pub fn tapped_values(&self) -> usize {
+        let taps = |op: &Op| match op {
+            Op::Conv { relu, .. } => 1 + *relu as usize,
+            Op::Pool { .. } | Op::Relu | Op::Dense { .. } => 1,
+            Op::Flatten | Op::Dropout { .. } => 0,
+        };
+        self.ops.iter().zip(&self.info).map(|(op, layer)| taps(op) * layer.output.len()).sum()
+    }
+
     /// Logits plus the output of every layer worth looking at (inference mode).
     pub fn forward_with_taps(&self, input: &Tensor) -> Result<(Tensor, Vec<Tap>)> {
         let mut taps = Vec::new();
@@ -253,6 +263,7 @@ mod tests {
         assert_eq!(logits.dims(), &[2, 10]);
         let names: Vec<&str> = taps.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["conv1", "conv1.relu", "pool1", "conv2", "conv2.relu", "pool2", "dense1", "dense2"]);
+        assert_eq!(net.tapped_values(), taps.iter().map(|t| t.values.elem_count() / 2).sum::<usize>());
         for tap in &taps {
             let mut expected = vec![2];
             expected.extend(tap.shape.dims());
@@ -260,6 +271,17 @@ mod tests {
         }
         let params: usize = net.parameters().iter().map(|(_, v)| v.elem_count()).sum();
         assert_eq!(params, 225_034);
+    }
+
+    #[test]
+    fn tapped_values_counts_what_forward_taps() {
+        let linear_conv = r#"{"name":"x","layers":[{"type":"conv2d","filters":4,"kernel":3},{"type":"relu"},
+            {"type":"dropout","rate":0.5},{"type":"flatten"},{"type":"dense","units":10}]}"#;
+        for arch in [Architecture::preset("cnn3").unwrap(), Architecture::from_json(linear_conv).unwrap()] {
+            let net = Network::new(&arch, 1).unwrap();
+            let (_, taps) = net.forward_with_taps(&Network::input(&[0.5; PIXELS]).unwrap()).unwrap();
+            assert_eq!(net.tapped_values(), taps.iter().map(|t| t.values.elem_count()).sum::<usize>(), "{}", arch.name);
+        }
     }
 
     #[test]

@@ -4,39 +4,49 @@ use super::{js_error, to_js};
 use crate::recognizer::Recognition;
 use crate::{data, network::Network, recognizer, spec::Architecture, train, weights};
 use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
-use wasm_bindgen::prelude::*;
+use wasm_bindgen::{intern, prelude::*};
 
 /// A model ready to read digits.
 #[wasm_bindgen]
 pub struct Recognizer(pub(crate) recognizer::Recognizer);
 
+/// `target[key] = value`. Keys are interned: a live pad sets the same few keys many times a
+/// second, and decoding each into a new JS string cost more than setting it.
 fn set(target: &Object, key: &str, value: &JsValue) -> Result<(), JsError> {
-    set_key(target, &key.into(), value)
+    Reflect::set(target, &intern(key).into(), value).map(|_| ()).map_err(|_| JsError::new("cannot build the result object"))
 }
 
-/// `set` with the key already a JS string, for keys set on many objects (each `&str` key is
-/// decoded into a new JS string on every call).
-fn set_key(target: &Object, key: &JsValue, value: &JsValue) -> Result<(), JsError> {
-    Reflect::set(target, key, value).map(|_| ()).map_err(|_| JsError::new("cannot build the result object"))
-}
-
-/// `{digit, confidence, probabilities, input, layers: [{name, shape, activations}]}`; all
-/// activations share one Float32Array buffer so read-back is a single copy.
-fn recognition_to_js(r: &Recognition) -> Result<JsValue, JsError> {
+/// `{digit, confidence, probabilities, input, layers: [{name, shape, activations}]}`; every
+/// layer's activations are views into one Float32Array: `into` when given (see `predictImage`),
+/// otherwise a new one.
+fn recognition_to_js(r: &Recognition, into: Option<Float32Array>) -> Result<JsValue, JsError> {
     let out = Object::new();
     set(&out, "digit", &r.digit.map(|d| JsValue::from(d as u32)).unwrap_or(JsValue::UNDEFINED))?;
     set(&out, "confidence", &r.confidence().into())?;
     set(&out, "probabilities", &Float32Array::from(&r.probabilities[..]).into())?;
     set(&out, "input", &Float32Array::from(&r.input[..]).into())?;
-    let buffer = Float32Array::from(&r.activations[..]);
+    let buffer = match into {
+        Some(buffer) if r.activations.is_empty() => buffer,
+        Some(buffer) if buffer.length() as usize == r.activations.len() => {
+            buffer.copy_from(&r.activations);
+            buffer
+        }
+        Some(buffer) => {
+            return Err(JsError::new(&format!(
+                "the activations buffer holds {} values; this model's layers give {} (see activationCount)",
+                buffer.length(),
+                r.activations.len()
+            )))
+        }
+        None => Float32Array::from(&r.activations[..]),
+    };
     let layers = Array::new();
-    let keys = ["name", "shape", "activations"].map(JsValue::from_str);
     for layer in &r.layers {
         let entry = Object::new();
-        set_key(&entry, &keys[0], &layer.name.as_str().into())?;
+        set(&entry, "name", &intern(&layer.name).into())?;
         let shape: Array = layer.shape.iter().map(|&d| JsValue::from(d as u32)).collect();
-        set_key(&entry, &keys[1], &shape.into())?;
-        set_key(&entry, &keys[2], &buffer.subarray(layer.range.start as u32, layer.range.end as u32).into())?;
+        set(&entry, "shape", &shape.into())?;
+        set(&entry, "activations", &buffer.subarray(layer.range.start as u32, layer.range.end as u32).into())?;
         layers.push(&entry);
     }
     set(&out, "layers", &layers.into())?;
@@ -65,16 +75,28 @@ impl Recognizer {
     }
 
     /// Reads an RGBA canvas image of any size (either polarity); `digit` is undefined without ink.
+    /// `activations`, optional: a Float32Array of `activationCount` values to receive every
+    /// layer's activations, reused from call to call. A live pad reads many images a second, and
+    /// a new buffer of this size costs more than the whole forward pass (the browser maps fresh
+    /// memory page by page); without it each result gets its own buffer.
     #[wasm_bindgen(js_name = predictImage)]
-    pub fn predict_image(&self, rgba: &[u8], width: u32, height: u32) -> Result<JsValue, JsError> {
+    pub fn predict_image(&self, rgba: &[u8], width: u32, height: u32, activations: Option<Float32Array>) -> Result<JsValue, JsError> {
         let r = self.0.predict_image(rgba, width as usize, height as usize).map_err(js_error)?;
-        recognition_to_js(&r)
+        recognition_to_js(&r, activations)
     }
 
-    /// Reads an already preprocessed 28×28 image (784 values in 0..1), with activations.
+    /// Reads an already preprocessed 28×28 image (784 values in 0..1), with activations
+    /// (`activations` as in `predictImage`).
     #[wasm_bindgen(js_name = predict28)]
-    pub fn predict28(&self, pixels: &[f32]) -> Result<JsValue, JsError> {
-        recognition_to_js(&self.0.predict28(pixels, true).map_err(js_error)?)
+    pub fn predict28(&self, pixels: &[f32], activations: Option<Float32Array>) -> Result<JsValue, JsError> {
+        recognition_to_js(&self.0.predict28(pixels, true).map_err(js_error)?, activations)
+    }
+
+    /// How many activation values a reading gives, all layers together: the size of the buffer
+    /// `predictImage` and `predict28` can fill.
+    #[wasm_bindgen(getter, js_name = activationCount)]
+    pub fn activation_count(&self) -> usize {
+        self.0.network().tapped_values()
     }
 
     /// Only the 10 probabilities of a preprocessed 28×28 image (the fast path).

@@ -100,6 +100,44 @@ test('the 28×28 input the model saw is shown', async () => {
   assert.ok(rows >= 17 && rows <= 21, `ink rows ${ink.top}..${ink.bottom}`);
 });
 
+test('a reading fills a reused activations buffer with exactly what a fresh one holds', async () => {
+  await clearPad();
+  await drawStrokes(page, DIGIT_STROKES[3]);
+  const r = await page.evaluate(() => {
+    const { hub, draw } = window.digitlens;
+    const recognizer = hub.recognizer;
+    const img = draw.pad.imageData();
+    const buffer = new Float32Array(recognizer.activationCount).fill(NaN);
+    const fresh = recognizer.predictImage(img.data, img.width, img.height);
+    const into = recognizer.predictImage(img.data, img.width, img.height, buffer);
+    const same = (a, b) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+    const sameLayers = (a, b) => a.layers.length === b.layers.length &&
+      a.layers.every((l, i) => l.name === b.layers[i].name && same(l.activations, b.layers[i].activations));
+    const sameValues = sameLayers(fresh, into);
+    const before = [...into.layers.at(-1).activations];
+    // Another image into the same buffer: the earlier result's views now show the new values.
+    const other = recognizer.predict28(new Float32Array(784).fill(0.3), buffer);
+    let wrongSize = '';
+    try { recognizer.predictImage(img.data, img.width, img.height, new Float32Array(7)); } catch (e) { wrongSize = e.message; }
+    return {
+      count: recognizer.activationCount,
+      total: fresh.layers.reduce((n, l) => n + l.activations.length, 0),
+      digits: [fresh.digit, into.digit],
+      sameValues,
+      views: into.layers.every((l) => l.activations.buffer === buffer.buffer),
+      refilled: same(into.layers.at(-1).activations, other.layers.at(-1).activations) && !same(before, other.layers.at(-1).activations),
+      wrongSize,
+    };
+  });
+  assert.equal(r.total, r.count, 'activationCount is the size of every layer together');
+  assert.equal(r.digits[0], 3);
+  assert.equal(r.digits[1], 3);
+  assert.ok(r.sameValues, 'the buffer holds the fresh reading\'s values, layer by layer');
+  assert.ok(r.views, 'every layer is a view into the given buffer');
+  assert.ok(r.refilled, 'the next reading refills the buffer');
+  assert.match(r.wrongSize, /activations buffer holds 7 values; this model's layers give \d+ \(see activationCount\)/);
+});
+
 test('one activation tile per channel for every spatial layer, bars for dense layers', async () => {
   const layers = await modelLayers();
   const spatial = layers.filter((l) => typeof l.output === 'object');

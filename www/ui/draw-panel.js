@@ -8,7 +8,8 @@
 //
 // Hub events:
 //   dispatches 'recognition' {detail: {result}} after every reading of the pad: result is what
-//     predictImage returned (digit undefined: too little ink to read), or null for an empty pad.
+//     predictImage returned (digit undefined: too little ink to read), or null for an empty pad;
+//     its layers' activations are views into a buffer the next reading refills.
 //   listens to 'show-input' {detail: {pixels: Float32Array(784) 0..1, label, source}}: shows that
 //     image (e.g. a test image from the lab) as if it had been drawn, with the pad cleared.
 
@@ -149,6 +150,8 @@ export function mountDrawPanel(root, hub, { insideRoot } = {}) {
 
   // ---- look inside ------------------------------------------------------------------
   let maps = null;
+  /** The latest reading's activations, shown by the maps (see read). */
+  let activations = null;
   let filters = null;
   if (insideRoot) {
     const inside = document.createElement('div');
@@ -282,11 +285,14 @@ export function mountDrawPanel(root, hub, { insideRoot } = {}) {
     hub.dispatchEvent(new CustomEvent('recognition', { detail: { result } }));
   }
 
-  /** The drawing, or the image shown while the pad is empty, as the model reads it. */
+  /** The drawing, or the image shown while the pad is empty, as the model reads it. Every
+   *  reading refills one activations buffer (a new one per reading would cost more than the
+   *  network itself); the maps show the latest reading, so they never need an older one. */
   function read(recognizer) {
-    if (pad.isEmpty) return recognizer.predict28(shownInput.pixels);
+    if (activations?.length !== recognizer.activationCount) activations = new Float32Array(recognizer.activationCount);
+    if (pad.isEmpty) return recognizer.predict28(shownInput.pixels, activations);
     const img = pad.imageData();
-    return recognizer.predictImage(img.data, img.width, img.height);
+    return recognizer.predictImage(img.data, img.width, img.height, activations);
   }
 
   /** Reads the pad (or the image shown) and repaints everything; `lazyMaps` as in showEmpty. */

@@ -199,3 +199,15 @@ fn recognizer_reads_a_test_digit_rendered_as_a_canvas() {
     }
     assert!(correct >= 47, "{correct}/50 canvas renderings read correctly");
 }
+
+mod preprocess_cases;
+
+#[test]
+fn the_same_digit_preprocesses_the_same_wherever_it_is_drawn() {
+    preprocess_cases::check_same_digit_wherever_drawn();
+}
+
+#[test]
+fn every_colour_channel_weighs_its_share_of_the_ink() {
+    preprocess_cases::check_every_channel_weighs_its_share();
+}

@@ -11,6 +11,8 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+mod preprocess_cases;
+
 const TEST_IMAGES: &[u8] = include_bytes!("../www/data/t10k-images-idx3-ubyte.gz");
 const TEST_LABELS: &[u8] = include_bytes!("../www/data/t10k-labels-idx1-ubyte.gz");
 const TRAIN_IMAGES: &[u8] = include_bytes!("../www/data/train-images-idx3-ubyte.gz");
@@ -77,4 +79,14 @@ async fn training_steps_lower_the_loss_in_the_browser() {
     let first = (losses[0] + losses[1]) / 2.0;
     let last = (losses[losses.len() - 1] + losses[losses.len() - 2]) / 2.0;
     assert!(last < first * 0.8, "loss went from {first} to {last}");
+}
+
+#[wasm_bindgen_test]
+fn the_same_digit_preprocesses_the_same_wherever_it_is_drawn_in_wasm() {
+    preprocess_cases::check_same_digit_wherever_drawn();
+}
+
+#[wasm_bindgen_test]
+fn every_colour_channel_weighs_its_share_of_the_ink_in_wasm() {
+    preprocess_cases::check_every_channel_weighs_its_share();
 }

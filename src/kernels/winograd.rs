@@ -83,7 +83,7 @@ const CACHED: usize = 4;
 fn cached_kernels(g: &Geometry, w: &[f32]) -> Rc<[Packed; POINTS]> {
     KERNELS.with_borrow_mut(|cache| {
         // The length alone could match another filters × channels split of the same values.
-        let hit = cache.iter().find(|(key, kernels)| key[..] == *w && kernels[0].depth() == g.channels);
+        let hit = cache.iter().find(|(key, kernels)| same_bits(key, w) && kernels[0].depth() == g.channels);
         if let Some((_, kernels)) = hit {
             return kernels.clone();
         }
@@ -94,6 +94,15 @@ fn cached_kernels(g: &Geometry, w: &[f32]) -> Rc<[Packed; POINTS]> {
         cache.push((w.to_vec(), kernels.clone()));
         kernels
     })
+}
+
+/// Whether two slices hold the same values bit for bit. Compares blocks without stopping
+/// inside one, which vectorises (`==` on slices stops at the first difference, so it stays a
+/// scalar loop); this runs on every inference.
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    const BLOCK: usize = 64;
+    let differs = |a: &[f32], b: &[f32]| a.iter().zip(b).fold(0, |d, (x, y)| d | (x.to_bits() ^ y.to_bits())) != 0;
+    a.len() == b.len() && !a.chunks(BLOCK).zip(b.chunks(BLOCK)).any(|(a, b)| differs(a, b))
 }
 
 /// `G·g·Gᵀ` of every 3×3 kernel, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]: point p's channels ×

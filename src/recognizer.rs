@@ -7,6 +7,7 @@ use crate::kernels;
 use crate::network::Network;
 use crate::preprocess::preprocess_rgba;
 use crate::weights;
+use candle_core::Tensor;
 use candle_nn::ops::softmax;
 use std::ops::Range;
 
@@ -32,11 +33,31 @@ pub struct Recognition {
     /// The 28×28 image (0..1) the network saw.
     pub input: Vec<f32>,
     pub layers: Vec<LayerActivations>,
-    /// Every layer's values, one layer after another: one buffer, so handing them to JS is one copy.
-    pub activations: Vec<f32>,
+    /// Every layer's values, one tensor per entry of `layers`, read without a copy by
+    /// `each_layer`: a reading's 263 KB go straight to where they are shown.
+    taps: Vec<Tensor>,
 }
 
 impl Recognition {
+    /// How many activation values all layers hold together.
+    pub fn activation_count(&self) -> usize {
+        self.layers.last().map_or(0, |layer| layer.range.end)
+    }
+
+    /// Calls `f` with each layer and its values.
+    pub fn each_layer(&self, mut f: impl FnMut(&LayerActivations, &[f32])) -> Result<()> {
+        for (layer, tap) in self.layers.iter().zip(&self.taps) {
+            kernels::read([tap], |[values]| f(layer, values))?;
+        }
+        Ok(())
+    }
+
+    /// Every layer's values, one layer after another (where each layer's `range` says).
+    pub fn activations(&self) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(self.activation_count());
+        self.each_layer(|_, values| out.extend_from_slice(values))?;
+        Ok(out)
+    }
 
     pub fn confidence(&self) -> f32 {
         self.digit.map(|d| self.probabilities[d as usize]).unwrap_or(0.0)
@@ -93,15 +114,15 @@ impl Recognizer {
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(b.1))
             .map(|(i, _)| i as u8);
-        let mut activations = Vec::with_capacity(taps.iter().map(|t| t.values.elem_count()).sum());
-        let layers = taps
+        let mut end = 0;
+        let (layers, taps) = taps
             .into_iter()
             .map(|tap| {
-                let start = activations.len();
-                kernels::read([&tap.values], |[values]| activations.extend_from_slice(values))?;
-                Ok(LayerActivations { name: tap.name, shape: tap.shape.dims(), range: start..activations.len() })
+                let start = end;
+                end += tap.values.elem_count();
+                (LayerActivations { name: tap.name, shape: tap.shape.dims(), range: start..end }, tap.values)
             })
-            .collect::<Result<_>>()?;
-        Ok(Recognition { digit, probabilities, input: clamped, layers, activations })
+            .unzip();
+        Ok(Recognition { digit, probabilities, input: clamped, layers, taps })
     }
 }

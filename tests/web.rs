@@ -51,9 +51,10 @@ fn activations_have_the_analyzed_shapes() {
         assert_eq!((layer.range.start, layer.range.len()), (end, info.output.len()), "{}", layer.name);
         end = layer.range.end;
     }
-    assert_eq!(end, result.activations.len());
+    let activations = result.activations().unwrap();
+    assert_eq!(end, activations.len());
     // The last layer's values are the logits the probabilities came from.
-    let logits = &result.activations[result.layers.last().unwrap().range.clone()];
+    let logits = &activations[result.layers.last().unwrap().range.clone()];
     let total: f32 = logits.iter().map(|l| l.exp()).sum();
     for (logit, p) in logits.iter().zip(&result.probabilities) {
         assert!((logit.exp() / total - p).abs() < 1e-5, "{logit} → {p}");

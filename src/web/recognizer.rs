@@ -25,21 +25,19 @@ fn recognition_to_js(r: &Recognition, into: Option<Float32Array>) -> Result<JsVa
     set(&out, "confidence", &r.confidence().into())?;
     set(&out, "probabilities", &Float32Array::from(&r.probabilities[..]).into())?;
     set(&out, "input", &Float32Array::from(&r.input[..]).into())?;
+    let count = r.activation_count();
     let buffer = match into {
-        Some(buffer) if r.activations.is_empty() => buffer,
-        Some(buffer) if buffer.length() as usize == r.activations.len() => {
-            buffer.copy_from(&r.activations);
-            buffer
-        }
+        Some(buffer) if count == 0 || buffer.length() as usize == count => buffer,
         Some(buffer) => {
             return Err(JsError::new(&format!(
-                "the activations buffer holds {} values; this model's layers give {} (see activationCount)",
-                buffer.length(),
-                r.activations.len()
+                "the activations buffer holds {} values; this model's layers give {count} (see activationCount)",
+                buffer.length()
             )))
         }
-        None => Float32Array::from(&r.activations[..]),
+        None => Float32Array::new_with_length(count as u32),
     };
+    r.each_layer(|layer, values| buffer.subarray(layer.range.start as u32, layer.range.end as u32).copy_from(values))
+        .map_err(js_error)?;
     let layers = Array::new();
     for layer in &r.layers {
         let entry = Object::new();

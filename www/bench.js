@@ -28,9 +28,15 @@ function median(values) {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-/** Median milliseconds of `repeats` calls of `f`, after a few unmeasured ones. */
+/** Unmeasured calls before timing: V8 first runs wasm from its baseline compiler and optimises
+ *  the hot functions in the background. With a few warm-up calls, on a busy 2-core machine the
+ *  first measurement came out slower than the same work measured later (every time, by up to
+ *  20 %): it ran partly on baseline code. A drawing session is past that within its first second. */
+const WARM_UP_MS = 1000;
+
+/** Median milliseconds of `repeats` calls of `f`, after warming up for `WARM_UP_MS`. */
 function timeEach(f, repeats) {
-  for (let i = 0; i < 5; i++) f();
+  for (const start = performance.now(); performance.now() - start < WARM_UP_MS;) f();
   const times = [];
   for (let i = 0; i < repeats; i++) {
     const started = performance.now();

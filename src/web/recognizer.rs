@@ -36,15 +36,20 @@ fn recognition_to_js(r: &Recognition, into: Option<Float32Array>) -> Result<JsVa
         }
         None => Float32Array::new_with_length(count as u32),
     };
-    r.each_layer(|layer, values| buffer.subarray(layer.range.start as u32, layer.range.end as u32).copy_from(values))
-        .map_err(js_error)?;
+    let mut views = Vec::with_capacity(r.layers.len());
+    r.each_layer(|layer, values| {
+        let view = buffer.subarray(layer.range.start as u32, layer.range.end as u32);
+        view.copy_from(values);
+        views.push(view);
+    })
+    .map_err(js_error)?;
     let layers = Array::new();
-    for layer in &r.layers {
+    for (layer, view) in r.layers.iter().zip(views) {
         let entry = Object::new();
         set(&entry, "name", &intern(&layer.name).into())?;
         let shape: Array = layer.shape.iter().map(|&d| JsValue::from(d as u32)).collect();
         set(&entry, "shape", &shape.into())?;
-        set(&entry, "activations", &buffer.subarray(layer.range.start as u32, layer.range.end as u32).into())?;
+        set(&entry, "activations", &view.into())?;
         layers.push(&entry);
     }
     set(&out, "layers", &layers.into())?;

@@ -289,7 +289,8 @@ export function mountDrawPanel(root, hub, { insideRoot } = {}) {
    *  reading refills one activations buffer (a new one per reading would cost more than the
    *  network itself); the maps show the latest reading, so they never need an older one. */
   function read(recognizer) {
-    if (activations?.length !== recognizer.activationCount) activations = new Float32Array(recognizer.activationCount);
+    const count = recognizer.activationCount;
+    if (activations?.length !== count) activations = new Float32Array(count);
     if (pad.isEmpty) return recognizer.predict28(shownInput.pixels, activations);
     const img = pad.imageData();
     return recognizer.predictImage(img.data, img.width, img.height, activations);

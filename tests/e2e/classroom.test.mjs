@@ -92,6 +92,39 @@ test('a shared link opened in a new browser context shows the same drawing, pred
   }
 });
 
+test('a link carries the editor\'s architecture, the one offered to Train, and a tour step to open at', async () => {
+  const a = await openPage(env.browser, env.url, { viewport: { width: 1280, height: 900 } });
+  await a.page.waitForSelector('#train-start');
+  await a.page.waitForFunction(() => window.digitlens.areas.lab?.editor);
+  const dense = await a.page.evaluate(() => {
+    const { hub, areas } = window.digitlens;
+    const architecture = hub.wasm.presetArchitecture('dense');
+    areas.lab.editor.load(architecture);
+    hub.customArchitecture = areas.lab.editor.architecture();
+    hub.dispatchEvent(new CustomEvent('custom-architecture', { detail: { architecture: hub.customArchitecture } }));
+    return areas.lab.editor.architecture();
+  });
+  await a.page.selectOption('#preset', 'custom');
+  await share(a.page);
+  const before = await a.page.inputValue('#share-link');
+  await a.page.selectOption('#share-tour', '3');
+  await a.page.waitForFunction((old) => document.querySelector('#share-link').value !== old, before);
+  const link = await a.page.inputValue('#share-link');
+  await a.context.close();
+
+  const b = await openLink(link);
+  try {
+    await b.page.waitForSelector('#tour[open]');
+    assert.match(await b.page.locator('#tour-count').textContent(), /Step 3 of/);
+    const editor = await b.page.evaluate(() => window.digitlens.areas.lab.editor.architecture());
+    assert.deepEqual(editor.layers, dense.layers);
+    assert.equal(await b.page.inputValue('#preset'), 'custom');
+    assert.equal(await b.page.locator('#lesson-notice').isVisible(), false);
+  } finally {
+    await b.context.close();
+  }
+});
+
 test('a damaged link, a link from a newer version and a trained model say what they could not restore', async () => {
   const a = await openPage(env.browser, env.url, { viewport: { width: 1280, height: 900 } });
   // A model trained in the sender's browser is named, not sent.

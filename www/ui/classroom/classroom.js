@@ -28,6 +28,8 @@ export function mountClassroom({ hub, areas, slot }) {
       share.report([{ key: 'link', reason: e.message }], 'This lesson link could not be opened: the page is as usual.');
       return;
     }
+    // The link's model wins over the one this browser would restore (lab-weights.js).
+    if ('model' in state) hub.modelFromLink = true;
     const early = await applyState(state, { early: true });
     share.report(early.failed);
     pending = state;

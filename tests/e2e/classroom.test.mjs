@@ -327,3 +327,40 @@ test('a class set: 30 drawings exported, imported from two students, read by the
     await context.close();
   }
 });
+
+test('link and file decoders refuse bad input with reasons (no browser)', async () => {
+  const { encodeStrokes, decodeStrokes } = await import('../../www/ui/classroom/stroke-code.js');
+  const { encodeLesson, decodeLesson, VERSION } = await import('../../www/ui/classroom/lesson-state.js');
+  const { encodeClassFile, decodeClassFile } = await import('../../www/ui/classroom/class-file.js');
+  const strokes = [[[0.1, 0.2], [0.5, 0.9], [1.2, -0.1]], [[0.5, 0.5]]];
+  decodeStrokes(encodeStrokes(strokes)).flat().forEach(([x, y], i) => {
+    const [ex, ey] = strokes.flat()[i];
+    assert.ok(Math.abs(x - ex) <= 1 / 8192 && Math.abs(y - ey) <= 1 / 8192);
+  });
+  assert.throws(() => decodeStrokes([[1, 2, 3]]), /whole-number x, y pairs/);
+  assert.throws(() => decodeStrokes([[0.5, 1]]), /whole-number/);
+  assert.throws(() => decodeStrokes('x'), /list of at most/);
+  assert.throws(() => decodeStrokes([Array(40002).fill(1)]), /more than 20000 points/);
+  // Far-off points are held near the pad.
+  assert.deepEqual(decodeStrokes([[1e9, -1e9]]), [[[2, -1]]]);
+
+  const state = { drawing: encodeStrokes(strokes), train: { epochs: '4' } };
+  const hash = await encodeLesson(state);
+  assert.ok(hash.startsWith(`#lesson=${VERSION}.`));
+  assert.deepEqual(await decodeLesson(hash), state);
+  await assert.rejects(decodeLesson(`${hash.slice(0, -6)}`), /damaged or cut short/);
+  await assert.rejects(decodeLesson(`#lesson=${VERSION + 1}.${hash.split('.')[1]}`), /newer digitlens/);
+  await assert.rejects(decodeLesson('#lesson=1.ab$cd'), /damaged|characters/);
+
+  const samples = [{ label: 4, pixels: new Uint8Array(784).fill(200) }, { label: 9, pixels: new Uint8Array(784) }];
+  const bytes = encodeClassFile(samples);
+  assert.deepEqual(await decodeClassFile(bytes), samples);
+  const gz = new Uint8Array(await new Response(new Blob([bytes]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer());
+  assert.deepEqual(await decodeClassFile(gz), samples);
+  await assert.rejects(decodeClassFile(bytes.slice(0, 900)), /cut short/);
+  await assert.rejects(decodeClassFile(bytes.slice(0, -1)), /length/);
+  const badLabel = bytes.slice();
+  badLabel[badLabel.length - 1] = 11;
+  await assert.rejects(decodeClassFile(badLabel), /labelled 11/);
+  assert.throws(() => encodeClassFile([{ label: 10, pixels: new Uint8Array(784) }]), /digit 0–9/);
+});

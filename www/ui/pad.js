@@ -132,7 +132,8 @@ export class Pad extends EventTarget {
       // pointer at once, and every later stroke too. Drop the selection; take the focus, so
       // the pad's keys (Delete, Ctrl+Z) apply to it rather than to the button.
       document.getSelection()?.removeAllRanges();
-      if (document.activeElement !== c) c.focus({ preventScroll: true });
+      // (No focus ring for a pen: it shows where keyboard focus went, not where one draws.)
+      if (document.activeElement !== c) c.focus({ preventScroll: true, focusVisible: false });
       this.drawing = e.pointerId;
       try {
         c.setPointerCapture(e.pointerId);

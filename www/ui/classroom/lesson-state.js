@@ -7,6 +7,8 @@
 // entries (hidden parts, projector mode) are restored as soon as the page starts, before the
 // pad takes strokes, so nothing moves under the pen later; the others once the model is in use,
 // in the order they were registered (the model before the drawing it reads).
+// Register when the part mounts (before app.js restores the link): a key no part has registered
+// by then is reported as not restorable.
 //
 // The fragment: `#lesson=<version>.<payload>`, payload = base64url(deflate-raw(JSON of
 // {key: value})). VERSION changes when a key's meaning changes; older versions are upgraded

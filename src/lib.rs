@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod error;
+pub mod explain;
 pub mod kernels;
 pub mod memory;
 pub mod network;

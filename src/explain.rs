@@ -124,6 +124,20 @@ impl Explanation {
         self.map.iter().fold(0.0, |m, v| m.max(v.abs()))
     }
 
+    /// The colour scale to show the map with (±scale): the 98th percentile of |value|, so
+    /// that a few extreme pixels (gradients are spiky) do not wash out the rest; values
+    /// beyond it show at full colour. Captum's `visualize_image_attr` clips the same 2 %.
+    pub fn scale(&self) -> f32 {
+        let mut magnitudes: Vec<f32> = self.map.iter().map(|v| v.abs()).collect();
+        magnitudes.sort_by(|a, b| b.total_cmp(a));
+        let clipped = magnitudes[PIXELS * 2 / 100];
+        if clipped > 0.0 {
+            clipped
+        } else {
+            magnitudes[0]
+        }
+    }
+
     /// The map's strongest connected regions, strongest first (at most `count`).
     pub fn regions(&self, count: usize) -> Vec<Region> {
         regions::find(&self.map, &self.input, count)

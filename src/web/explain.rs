@@ -41,7 +41,7 @@ fn question(options: &JsValue) -> Result<Question, JsError> {
     Ok(Question { method, target: digit(options, "target")?, versus: digit(options, "versus")? })
 }
 
-/// `{method, digit, target, versus, map, input, range, sentence, regions, completenessError,
+/// `{method, digit, target, versus, map, input, range, scale, sentence, regions, completenessError,
 /// layer, placement}`; absent values are undefined.
 fn explanation_to_js(e: &Explanation) -> Result<JsValue, JsError> {
     let out = Object::new();
@@ -53,6 +53,7 @@ fn explanation_to_js(e: &Explanation) -> Result<JsValue, JsError> {
     set(&out, "map", &Float32Array::from(&e.map[..]).into())?;
     set(&out, "input", &Float32Array::from(&e.input[..]).into())?;
     set(&out, "range", &e.range().into())?;
+    set(&out, "scale", &e.scale().into())?;
     set(&out, "sentence", &e.sentence().into())?;
     set(&out, "regions", &to_js(&e.regions(3))?)?;
     set(&out, "completenessError", &e.completeness_error.map(JsValue::from).unwrap_or(JsValue::UNDEFINED))?;

@@ -150,6 +150,21 @@ test('drawing stays smooth while occlusion runs: it never blocks the main thread
   assert.equal(await page.getAttribute('#prediction', 'data-digit'), '9');
 });
 
+test("the tour's step explains the person's drawing", async () => {
+  await page.click('#clear');
+  await drawStrokes(page, DIGIT_STROKES[2]);
+  await page.click('#help');
+  await page.waitForSelector('#tour[open]');
+  for (let i = 0; i < 20 && !/Why this digit/.test(await page.textContent('.tour-title')); i++) await page.keyboard.press('ArrowRight');
+  assert.match(await page.textContent('.tour-title'), /Why this digit/);
+  await page.click('.tour-action');
+  const said = await page.textContent('.tour-result');
+  assert.match(said, /It reads 2\. /);
+  assert.ok(said.includes(await page.textContent('#why-sentence')), `the step quotes the map's sentence: ${said}`);
+  await page.screenshot({ path: screenshotPath('explain-tour.png') });
+  await page.keyboard.press('Escape');
+});
+
 test('a stack without conv layers says so for Grad-CAM; the other methods work on it', async () => {
   await page.evaluate(() => {
     const { hub, wasm } = window.digitlens;

@@ -191,7 +191,7 @@ export const STEPS = [
       ['attribution map', 'one number per input pixel: how much that pixel counted for (red) or against (blue) a digit.'],
       ['gradient', 'how fast the score changes when a pixel gets a little darker.'],
     ],
-    target: ({ find }) => find(['#why-root', '#input-view'], '#area-why'),
+    target: ({ find }) => find('#why-root', '#area-why'),
     enter: ({ areas }) => {
       if (areas.draw && !areas.draw.hasInput()) areas.draw.drawExample();
     },

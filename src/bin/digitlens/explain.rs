@@ -27,13 +27,13 @@ fn diverging(t: f32) -> [f32; 3] {
 /// grey (dark ink on white), the map's colour laid over it, opaque where |value| is largest.
 fn picture(e: &Explanation, scale: usize) -> Vec<u8> {
     let side = INPUT_SIZE * scale;
-    let range = e.range().max(f32::MIN_POSITIVE);
+    let range = e.scale().max(f32::MIN_POSITIVE);
     let mut rgb = Vec::with_capacity(side * side * 3);
     for y in 0..side {
         for x in 0..side {
             let i = (y / scale) * INPUT_SIZE + x / scale;
             let paper = 255.0 * (1.0 - 0.85 * e.input[i]);
-            let value = e.map[i] / range;
+            let value = (e.map[i] / range).clamp(-1.0, 1.0);
             let colour = diverging(0.5 + 0.5 * value);
             let alpha = value.abs().sqrt();
             rgb.extend(colour.map(|c| (paper * (1.0 - alpha) + c * alpha).round() as u8));
@@ -61,7 +61,7 @@ pub fn explain(network: &Network, (rgba, width, height): (Vec<u8>, usize, usize)
     let contrast = e.versus.map(|v| format!(" rather than {v}")).unwrap_or_default();
     println!("read as {digit}; why {target}{contrast}, by {}:", e.method.name());
     println!("  {}", e.sentence());
-    println!("  map range ±{:.4} (red: towards {target}, blue: away)", e.range());
+    println!("  map values up to ±{:.4}; colours span ±{:.4} (red: towards {target}, blue: away)", e.range(), e.scale());
     if let Some(error) = e.completeness_error {
         println!("  completeness error {:.2}% (Σ map vs the score's change from the blank image)", error * 100.0);
     }

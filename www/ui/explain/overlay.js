@@ -6,15 +6,15 @@ import { SCALES } from '../draw-colors.js';
 
 const TOP = 255;
 
-/** Paints `map` (±range) into a 28×28 canvas. */
-export function paintMap(canvas, map, range) {
+/** Paints `map` into a 28×28 canvas, the colours spanning ±`scale` (beyond: full colour). */
+export function paintMap(canvas, map, scale) {
   const ctx = canvas.getContext('2d');
   const image = ctx.createImageData(28, 28);
   const pixels = new Uint32Array(image.data.buffer);
   const lut = SCALES.diverging.lut;
-  if (range > 0) {
+  if (scale > 0) {
     for (let i = 0; i < 784; i++) {
-      const t = map[i] / range; // −1..1
+      const t = Math.max(-1, Math.min(1, map[i] / scale));
       const j = Math.max(0, Math.min(TOP, Math.round((t + 1) * 0.5 * TOP)));
       // Alpha rises with √|t| so weak but real evidence stays visible.
       const alpha = Math.round(Math.min(1, Math.sqrt(Math.abs(t))) * 0.85 * 255);

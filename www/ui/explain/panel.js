@@ -56,7 +56,7 @@ const PANEL_HTML = `
     <span class="why-end" id="why-min">−0</span>
     <span class="why-bar" aria-hidden="true"></span>
     <span class="why-end" id="why-max">+0</span>
-    <span class="why-key"><span class="why-red">red</span>: pushes towards <b id="why-towards">the answer</b> · <span class="why-blue">blue</span>: pushes <span id="why-away">away</span> · range ±<span id="why-range">0</span></span>
+    <span class="why-key"><span class="why-red">red</span>: pushes towards <b id="why-towards">the answer</b> · <span class="why-blue">blue</span>: pushes <span id="why-away">away</span> · values up to ±<span id="why-range">0</span> (the scale ends at the 98th percentile)</span>
   </div>
   <p class="why-sentence" id="why-sentence" aria-live="polite">Draw a digit to see why the network reads it as it does.</p>
   <p class="why-status" id="why-status" data-state="idle"></p>
@@ -131,14 +131,13 @@ export function mountExplainPanel(root, hub, { draw, inputView, padFrame }) {
 
   function show(result, ms) {
     last = result;
-    paintMap(inputMap, result.map, result.range);
+    paintMap(inputMap, result.map, result.scale);
     sizePad();
     paintOnPad(padMap, inputMap, onPad.checked ? result.placement : null, MODEL_SIDE);
     padMap.hidden = !onPad.checked;
-    const range = fmt(result.range);
-    $('why-range').textContent = range;
-    $('why-min').textContent = `−${range}`;
-    $('why-max').textContent = `+${range}`;
+    $('why-range').textContent = fmt(result.range);
+    $('why-min').textContent = `−${fmt(result.scale)}`;
+    $('why-max').textContent = `+${fmt(result.scale)}`;
     $('why-towards').textContent = result.target === undefined ? 'the answer' : String(result.target);
     $('why-away').textContent = result.versus === undefined ? 'away' : `towards ${result.versus}`;
     sentence.textContent = result.sentence;

@@ -165,6 +165,38 @@ test("the tour's step explains the person's drawing", async () => {
   await page.keyboard.press('Escape');
 });
 
+test('models replaced while occlusion runs (as training does): the worker follows the model in use', async () => {
+  await setMethod('occlusion');
+  await page.click('#clear');
+  await drawStrokes(page, DIGIT_STROKES[5]);
+  // Two new models in quick succession, the last one an untrained editor stack loaded from its file.
+  await page.evaluate(() => {
+    const { hub, wasm } = window.digitlens;
+    hub.setModel(wasm.Recognizer.fromSafetensors(hub.recognizer.toSafetensors()), { source: 'file', label: 'copy' });
+    const stack = { name: 'editor', layers: [{ type: 'conv2d', filters: 4, kernel: 5, stride: 2 }, { type: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 10 }] };
+    const untrained = wasm.Recognizer.fromArchitecture(JSON.stringify(stack), 9);
+    hub.setModel(wasm.Recognizer.fromSafetensors(untrained.toSafetensors()), { source: 'file', label: 'editor stack' });
+    untrained.free();
+  });
+  await page.waitForFunction(() => document.querySelector('#why-status').dataset.state === 'ready' && document.querySelector('#why-status').dataset.method === 'occlusion');
+  // The map on show is the one the page's own model gives for this drawing.
+  const same = await page.evaluate(() => {
+    const m = window.digitlens.hub.recognizer;
+    const img = window.digitlens.draw.pad.imageData();
+    const e = m.explain(img.data, img.width, img.height, { method: 'occlusion' });
+    const shown = window.digitlens.areas.explain.current();
+    let worst = 0;
+    for (let i = 0; i < 784; i++) worst = Math.max(worst, Math.abs(e.map[i] - shown.map[i]));
+    return { worst, range: e.range, target: e.target, shownTarget: shown.target };
+  });
+  assert.equal(same.shownTarget, same.target);
+  assert.ok(same.worst <= 1e-5 + 1e-4 * same.range, `worker and page maps differ by ${same.worst}`);
+  // Grad-CAM works on this stack's ReLU after its conv.
+  await setMethod('gradcam');
+  await waitReady('gradcam');
+  assert.match((await status()).text, /Grad-CAM at relu1/);
+});
+
 test('a stack without conv layers says so for Grad-CAM; the other methods work on it', async () => {
   await page.evaluate(() => {
     const { hub, wasm } = window.digitlens;

@@ -166,9 +166,27 @@ impl Network {
         Ok((logits, taps))
     }
 
-    fn run(&self, input: &Tensor, mut dropout: Option<&mut Rng>, mut taps: Option<&mut Vec<Tap>>) -> Result<Tensor> {
+    /// The taps of an inference pass (values as `forward_with_taps` gives them) whose ReLUs
+    /// pass `leak` times the gradient where they are closed: gradient ascent on the input
+    /// (`crate::visualize`) needs a way out of units a grey start leaves at zero.
+    pub fn taps_with_leaky_relu(&self, input: &Tensor, leak: f64) -> Result<Vec<Tap>> {
+        let mut taps = Vec::new();
+        self.run_with(input, None, Some(&mut taps), leak)?;
+        Ok(taps)
+    }
+
+    fn run(&self, input: &Tensor, dropout: Option<&mut Rng>, taps: Option<&mut Vec<Tap>>) -> Result<Tensor> {
+        self.run_with(input, dropout, taps, 0.0)
+    }
+
+    fn run_with(&self, input: &Tensor, mut dropout: Option<&mut Rng>, mut taps: Option<&mut Vec<Tap>>, leak: f64) -> Result<Tensor> {
         let mut x = input.clone();
         let with_taps = taps.is_some();
+        // `z − detach(z)` is exactly zero, so the values stay those of a plain ReLU.
+        let rectify = |z: &Tensor| -> Result<Tensor> {
+            let y = kernels::relu(z)?;
+            Ok(if leak > 0.0 { (y + ((z - z.detach())? * leak)?)? } else { y })
+        };
         for (op, layer) in self.ops.iter().zip(&self.info) {
             let mut tap = |suffix: &str, values: &Tensor| {
                 if let Some(taps) = taps.as_deref_mut() {
@@ -181,7 +199,7 @@ impl Network {
                     let z = kernels::conv2d(&x, weight, bias, *stride, *padding, false)?;
                     tap("", &z);
                     if *relu {
-                        let a = kernels::relu(&z)?;
+                        let a = rectify(&z)?;
                         tap(".relu", &a);
                         a
                     } else {
@@ -195,14 +213,14 @@ impl Network {
                     y
                 }
                 Op::Relu => {
-                    let y = kernels::relu(&x)?;
+                    let y = rectify(&x)?;
                     tap("", &y);
                     y
                 }
                 Op::Flatten => x.flatten_from(1)?,
                 Op::Dense { weight, bias, relu } => {
                     let z = kernels::linear(&x, weight, bias)?;
-                    let y = if *relu { kernels::relu(&z)? } else { z };
+                    let y = if *relu { rectify(&z)? } else { z };
                     tap("", &y);
                     y
                 }

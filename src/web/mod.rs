@@ -1,9 +1,11 @@
 //! The wasm-bindgen layer: thin shims that convert between JS values and the core types.
 //! No logic lives here; every error crosses to JS as a `JsError` with the core's message.
 
+mod insight;
 mod recognizer;
 mod trainer;
 
+pub use insight::{FeatureAscent, TopK};
 pub use recognizer::{Dataset, Evaluation, Recognizer};
 pub use trainer::Trainer;
 

@@ -1,6 +1,7 @@
 //! What each unit looks for: the top-k pass against brute force, gradient ascent (it climbs,
 //! stays in the box, is reproducible, and really maximises), and PCA against a known
 //! decomposition.
+#![cfg(not(target_arch = "wasm32"))]
 
 use digitlens::data::Dataset;
 use digitlens::projection::pca;

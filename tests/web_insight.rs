@@ -144,7 +144,7 @@ async fn feature_visualisation_beats_every_test_digit_on_most_sampled_conv2_chan
         yield_now().await;
     }
     let mut ratios = Vec::new();
-    for c in (0..64).step_by(4) {
+    for c in (0..64).step_by(6) {
         let best = pass.channel("conv2.relu", c).unwrap().top[0].value;
         let v = visualize(model.network(), "conv2.relu", c, AscentOptions::default()).unwrap();
         ratios.push(v.activation / best);

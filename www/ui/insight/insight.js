@@ -3,8 +3,8 @@
 // (insight-client.js, worker.js). Mounted by app.js once the Draw and Train areas are there.
 //
 // Returns {client, card, map, scrubber, openCard(layer?, channel?)}: openCard opens a channel's
-// card as clicking its map would (default: the second convolution's first channel, or the first
-// dense unit of a model without one).
+// card as clicking its map would (default: the first channel of the second convolution after
+// ReLU, or the first dense unit of a model without convolutions).
 
 import { InsightClient } from './insight-client.js';
 import { ChannelCard } from './card.js';
@@ -32,8 +32,11 @@ export function mountInsight(hub, areas, { mapRoot, trainRoot }) {
     const maps = areas.draw?.maps;
     if (!maps) return;
     const groups = maps.groups;
-    const conv = groups.filter((g) => g.kind === 'spatial' && !g.tap.name.includes('.'));
-    const group = layer ? groups.find((g) => g.tap.name === layer) : conv[1] ?? conv[0] ?? groups.find((g) => g.kind === 'dense');
+    // The convolutions' maps after ReLU (what the cards read best), else any convolution's.
+    const conv = groups.filter((g) => g.kind === 'spatial' && g.entry?.spec?.type === 'conv2d');
+    const relu = conv.filter((g) => g.tap.name.endsWith('.relu'));
+    const byDefault = (relu.length ? relu : conv).at(1) ?? conv[0] ?? groups.find((g) => g.kind === 'dense');
+    const group = layer ? groups.find((g) => g.tap.name === layer) : byDefault;
     if (!group) return;
     if (group.kind === 'spatial') maps.openDetail(group, channel);
     else hub.dispatchEvent(new CustomEvent('channel', { detail: { layer: group.tap.name, channel, anchor: group.box } }));

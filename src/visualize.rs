@@ -1,7 +1,8 @@
 //! Feature visualisation: the 28 × 28 input that makes one channel (or dense unit) fire most,
 //! found by gradient ascent from grey (Olah et al., "Feature Visualization", 2017).
-//! The objective is the channel's largest value, the quantity the channel cards compare with
-//! the test digits; the image stays in the box 0..1 and is kept smooth by a total-variation
+//! The objective is the channel's value at the map's centre, then (for the last quarter of the
+//! steps) its largest value anywhere, the quantity the channel cards compare with the test
+//! digits; the image stays in the box 0..1 and is kept smooth by a total-variation
 //! penalty and by jitter (each step sees the image rolled by up to `jitter` pixels, so no
 //! pattern can rely on one exact pixel) for the first three quarters of the steps; the last
 //! quarter climbs on the image as it is. Same network, target, options and seed → same image.
@@ -46,6 +47,8 @@ pub struct Target {
     tap: usize,
     /// Values per channel (H·W of a map, 1 for a dense unit).
     plane: usize,
+    /// Index of the map's centre cell in the plane (0 for a dense unit).
+    centre: usize,
 }
 
 impl Target {
@@ -62,7 +65,8 @@ impl Target {
         if channel >= channels {
             return Err(Error::Stack(format!("{layer} has {channels} channels (0–{}); there is no channel {channel}", channels - 1)));
         }
-        Ok(Target { layer: layer.to_string(), channel, tap, plane: dims[1..].iter().product() })
+        let centre = if dims.len() == 3 { dims[1] / 2 * dims[2] + dims[2] / 2 } else { 0 };
+        Ok(Target { layer: layer.to_string(), channel, tap, plane: dims[1..].iter().product(), centre })
     }
 
     /// The channel's values in one image's taps, as a flat 1-D tensor.
@@ -140,7 +144,11 @@ impl FeatureAscent {
         let rolled = roll(&self.image, dx, dy);
         let input = Var::from_tensor(&Network::input_normalized(normalize(&rolled))?)?;
         let taps = network.taps_with_leaky_relu(input.as_tensor(), LEAK)?;
-        let objective = self.target.values(&taps)?.max(D::Minus1)?;
+        // The centre cell while the image takes shape, so the pattern forms in the middle (a
+        // convolution's cells are all alike: any can reach the channel's maximum); the largest
+        // cell wherever it is while polishing.
+        let values = self.target.values(&taps)?;
+        let objective = if polishing { values.max(D::Minus1)? } else { values.narrow(0, self.target.centre, 1)?.sum_all()? };
         let grads = objective.backward()?;
         let gradient: Vec<f32> = match grads.get(input.as_tensor()) {
             Some(g) => g.flatten_all()?.to_vec1()?,

@@ -10,10 +10,13 @@ pub mod memory;
 pub mod network;
 pub mod optim;
 pub mod preprocess;
+pub mod projection;
 pub mod recognizer;
 pub mod rng;
 pub mod spec;
+pub mod topk;
 pub mod train;
+pub mod visualize;
 pub mod weights;
 
 #[cfg(target_arch = "wasm32")]

@@ -2,9 +2,11 @@
 //! No logic lives here; every error crosses to JS as a `JsError` with the core's message.
 
 mod explain;
+mod insight;
 mod recognizer;
 mod trainer;
 
+pub use insight::{FeatureAscent, TopK};
 pub use recognizer::{Dataset, Evaluation, Recognizer};
 pub use trainer::Trainer;
 

@@ -1,6 +1,7 @@
 //! digitlens: a handwritten-digit CNN in candle that trains, predicts and shows its
 //! activations natively and in the browser.
 
+pub mod augment;
 pub mod data;
 pub mod error;
 pub mod kernels;
@@ -10,6 +11,7 @@ pub mod optim;
 pub mod preprocess;
 pub mod recognizer;
 pub mod rng;
+pub mod robustness;
 pub mod spec;
 pub mod train;
 pub mod weights;

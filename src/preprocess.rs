@@ -6,6 +6,7 @@ use crate::data::PIXELS;
 use crate::error::{Error, Result};
 use crate::kernels::positive;
 use crate::spec::INPUT_SIZE;
+use serde::{Deserialize, Serialize};
 
 /// Side of the box MNIST fits each digit into.
 const FIT: usize = 20;
@@ -256,7 +257,7 @@ fn area_weights(from: usize, to: usize) -> Vec<Vec<(usize, f32)>> {
 /// area averaging (separably): down the columns first, a whole row at a time (contiguous, so
 /// it vectorises; each row is read once, as rows shared by two output rows come in a row),
 /// then across the few rows left.
-fn resample(w: usize, h: usize, out_w: usize, out_h: usize, mut read_row: impl FnMut(usize, &mut [f32])) -> Vec<f32> {
+pub(crate) fn resample(w: usize, h: usize, out_w: usize, out_h: usize, mut read_row: impl FnMut(usize, &mut [f32])) -> Vec<f32> {
     let (wx, wy) = (area_weights(w, out_w), area_weights(h, out_h));
     let mut columns = vec![0.0; w * out_h];
     let mut row = vec![0.0; w];
@@ -295,6 +296,105 @@ pub fn preprocess_rgba(rgba: &[u8], width: usize, height: usize) -> Result<Optio
         )));
     }
     Ok(fit_digit(rgba, width, height).map(|fitted| centre_by_mass(&fitted)))
+}
+
+/// The normalisations after MNIST's own (ink box into 20×20, centre of mass), each switchable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Steps {
+    /// Shear the digit upright by its second moments.
+    pub deslant: bool,
+    /// Thin strokes much thicker than MNIST's, thicken much thinner ones.
+    pub stroke: bool,
+}
+
+impl Default for Steps {
+    /// What the page reads drawings with.
+    fn default() -> Self {
+        Steps { deslant: false, stroke: false }
+    }
+}
+
+/// `preprocess_rgba`, then the extra `steps`.
+pub fn preprocess_rgba_with(rgba: &[u8], width: usize, height: usize, steps: &Steps) -> Result<Option<Vec<f32>>> {
+    Ok(preprocess_rgba(rgba, width, height)?.map(|image| normalise(image, steps)))
+}
+
+/// The extra `steps` on a centred 28×28 image.
+pub fn normalise(mut image: Vec<f32>, steps: &Steps) -> Vec<f32> {
+    if steps.deslant {
+        image = deslant(&image);
+    }
+    if steps.stroke {
+        image = normalise_stroke(image);
+    }
+    image
+}
+
+/// Below this slant (sideways pixels per pixel of height) a digit counts as upright.
+const UPRIGHT: f32 = 0.05;
+
+/// The digit sheared so that its ink's second moments show no slant (x independent of y),
+/// about its centre of mass, which stays where it is.
+pub fn deslant(image: &[f32]) -> Vec<f32> {
+    let (cx, cy) = centre_of_mass(image);
+    let (mut mu11, mut mu02) = (0.0, 0.0);
+    for (i, &v) in image.iter().enumerate() {
+        let (dx, dy) = ((i % INPUT_SIZE) as f32 + 0.5 - cx, (i / INPUT_SIZE) as f32 + 0.5 - cy);
+        mu11 += v * dx * dy;
+        mu02 += v * dy * dy;
+    }
+    if !(mu02 > 0.0) {
+        return image.to_vec();
+    }
+    let slant = (mu11 / mu02).clamp(-1.0, 1.0);
+    if slant.abs() < UPRIGHT {
+        return image.to_vec();
+    }
+    (0..PIXELS)
+        .map(|i| {
+            let (x, y) = ((i % INPUT_SIZE) as f32, (i / INPUT_SIZE) as f32);
+            crate::augment::bilinear(image, INPUT_SIZE, INPUT_SIZE, x + slant * (y + 0.5 - cy), y).clamp(0.0, 1.0)
+        })
+        .collect()
+}
+
+/// MNIST's strokes are 1.5 to 3.5 pixels wide (mean width estimated as below, over the
+/// training images: 5th and 95th percentiles); outside, a stroke is moved a pixel towards it.
+const STROKE_WIDTHS: (f32, f32) = (1.5, 3.5);
+
+/// The mean stroke width of a digit: its ink over half its outline's length (a stroke of
+/// length l and width w has ink l·w and outline ≈ 2l), the outline measured as the total
+/// change of ink between neighbouring pixels.
+pub fn stroke_width(image: &[f32]) -> f32 {
+    let n = INPUT_SIZE;
+    let ink: f32 = image.iter().sum();
+    let mut outline = 0.0;
+    for y in 0..n {
+        for x in 0..n {
+            let v = image[y * n + x];
+            let right = if x + 1 < n { image[y * n + x + 1] } else { 0.0 };
+            let below = if y + 1 < n { image[(y + 1) * n + x] } else { 0.0 };
+            outline += (v - right).abs() + (v - below).abs();
+            outline += if x == 0 { v } else { 0.0 } + if y == 0 { v } else { 0.0 };
+        }
+    }
+    if outline > 0.0 { 2.0 * ink / outline } else { 0.0 }
+}
+
+/// Strokes thinned or thickened by a pixel at a time (at most twice) into MNIST's range.
+fn normalise_stroke(mut image: Vec<f32>) -> Vec<f32> {
+    for _ in 0..2 {
+        let width = stroke_width(&image);
+        if width > STROKE_WIDTHS.1 {
+            image = crate::augment::erode(&image);
+        } else if width > 0.0 && width < STROKE_WIDTHS.0 {
+            image = crate::augment::dilate(&image);
+        } else {
+            break;
+        }
+    }
+    image
 }
 
 /// Pastes a fitted digit into 28×28 so that its centre of mass lands on the centre

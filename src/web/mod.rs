@@ -2,6 +2,7 @@
 //! No logic lives here; every error crosses to JS as a `JsError` with the core's message.
 
 mod recognizer;
+mod robust;
 mod trainer;
 
 pub use recognizer::{Dataset, Evaluation, Recognizer};

@@ -52,7 +52,7 @@ pub fn preprocessing_steps(rgba: &[u8], width: u32, height: u32, steps: &str) ->
     let Some(mut image) = preprocess::preprocess_rgba(rgba, width as usize, height as usize).map_err(js_error)? else {
         return Ok(out);
     };
-    let mut push = |name: &str, image: &[f32]| -> Result<(), JsError> {
+    let push = |name: &str, image: &[f32]| -> Result<(), JsError> {
         out.push(&to_js(&serde_json::json!({ "step": name, "image": image }))?);
         Ok(())
     };

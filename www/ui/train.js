@@ -8,6 +8,7 @@
 import { sharedTrainerClient, DEFAULT_CONFIG } from './trainer-client.js';
 import { drawTrainingChart, overfittingSpan, smooth } from './charts.js';
 import { sentence } from './lab-common.js';
+import { mountRobustnessReport } from './robust/report.js';
 import { AUGMENTATION_HTML, readAugmentation, writeAugmentation, mountAugmentationGrid } from './robust/augment-form.js';
 
 const PRESETS = ['dense', 'cnn', 'cnn3'];
@@ -604,4 +605,5 @@ export function mountTrainPanel(root, hub) {
   setRunning(false);
   field('headline').textContent = 'Choose a model and settings, then press Train.';
   scheduleRender();
+  mountRobustnessReport(root, hub, client);
 }

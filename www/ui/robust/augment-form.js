@@ -3,6 +3,7 @@
 // turns a distortion off); the examples come from the training worker ('augment-examples'),
 // which distorts a few bundled training digits with exactly the code training uses.
 import { paintDigit } from './paint.js';
+import { addRobustStylesheet } from './style.js';
 
 /** [name, label, step, max, title] of each augmentation field. */
 const FIELDS = [
@@ -52,6 +53,7 @@ export function writeAugmentation(form, augmentation = {}) {
 /** Draws the grid of augmented examples whenever the settings change (and on "Other examples").
  *  `settings()` returns {augment, augmentation} or throws for a bad field. */
 export function mountAugmentationGrid(root, client, settings) {
+  addRobustStylesheet();
   const canvas = root.querySelector('#augment-grid');
   const note = root.querySelector('#augment-grid-note');
   canvas.width = (COPIES + 1) * 28 * SCALE + COPIES;

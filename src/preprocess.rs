@@ -508,6 +508,67 @@ mod tests {
         assert!(line.iter().all(|v| v.is_finite()) && line.iter().any(|&v| v > 0.5));
     }
 
+    /// A 28×28 image with a line from (x0, y0) to (x1, y1), `width` pixels wide.
+    fn line28(x0: f32, y0: f32, x1: f32, y1: f32, width: f32) -> Vec<f32> {
+        (0..PIXELS)
+            .map(|i| {
+                let (px, py) = ((i % 28) as f32 + 0.5, (i / 28) as f32 + 0.5);
+                let (dx, dy) = (x1 - x0, y1 - y0);
+                let t = (((px - x0) * dx + (py - y0) * dy) / (dx * dx + dy * dy)).clamp(0.0, 1.0);
+                let distance = ((px - x0 - t * dx).powi(2) + (py - y0 - t * dy).powi(2)).sqrt();
+                (width / 2.0 + 0.5 - distance).clamp(0.0, 1.0)
+            })
+            .collect()
+    }
+
+    /// How far the ink's x drifts per pixel of y (0 for upright strokes).
+    fn slant(image: &[f32]) -> f32 {
+        let (cx, cy) = centre_of_mass(image);
+        let (mut mu11, mut mu02) = (0.0, 0.0);
+        for (i, &v) in image.iter().enumerate() {
+            let (dx, dy) = ((i % 28) as f32 + 0.5 - cx, (i / 28) as f32 + 0.5 - cy);
+            mu11 += v * dx * dy;
+            mu02 += v * dy * dy;
+        }
+        mu11 / mu02
+    }
+
+    #[test]
+    fn deslanting_makes_a_slanted_one_upright_and_leaves_an_upright_one() {
+        // A "1" leaning right by 0.4 px per px (about 22°), drawn on a pad and preprocessed.
+        let leaning = line28(18.0, 4.0, 10.0, 24.0, 2.5);
+        assert!(slant(&leaning) < -0.3);
+        let upright = deslant(&leaning);
+        assert!(slant(&upright).abs() < 0.05, "slant after deslanting {}", slant(&upright));
+        let (x_top, x_bottom) = (column_of_ink(&upright, 6), column_of_ink(&upright, 22));
+        assert!((x_top - x_bottom).abs() <= 1.0, "top at x {x_top}, bottom at x {x_bottom}");
+        let straight = line28(14.0, 4.0, 14.0, 24.0, 2.5);
+        assert_eq!(deslant(&straight), straight);
+        // Switched off, the step does nothing.
+        assert_eq!(normalise(leaning.clone(), &Steps { deslant: false, stroke: false }), leaning);
+    }
+
+    /// The mean x of the ink in row `y`.
+    fn column_of_ink(image: &[f32], y: usize) -> f32 {
+        let row = &image[y * 28..(y + 1) * 28];
+        row.iter().enumerate().map(|(x, v)| x as f32 * v).sum::<f32>() / row.iter().sum::<f32>()
+    }
+
+    #[test]
+    fn stroke_normalisation_thins_a_marker_and_thickens_a_hairline() {
+        let pen = line28(14.0, 4.0, 14.0, 24.0, 2.0);
+        let marker = line28(14.0, 4.0, 14.0, 24.0, 6.0);
+        let hairline = line28(14.5, 4.0, 14.5, 24.0, 1.0);
+        let (lo, hi) = STROKE_WIDTHS;
+        assert!((lo..=hi).contains(&stroke_width(&pen)), "MNIST-like pen {}", stroke_width(&pen));
+        assert!(stroke_width(&marker) > hi && stroke_width(&hairline) < lo, "{} {}", stroke_width(&marker), stroke_width(&hairline));
+        let thinned = normalise_stroke(marker);
+        assert!((lo..=hi).contains(&stroke_width(&thinned)), "marker after {}", stroke_width(&thinned));
+        let thickened = normalise_stroke(hairline);
+        assert!((lo..=hi).contains(&stroke_width(&thickened)), "hairline after {}", stroke_width(&thickened));
+        assert_eq!(normalise_stroke(pen.clone()), pen, "an MNIST-like stroke stays as it is");
+    }
+
     #[test]
     fn area_weights_conserve_mass() {
         for (from, to) in [(200, 20), (7, 20), (20, 20), (33, 7)] {

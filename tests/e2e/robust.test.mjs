@@ -107,9 +107,10 @@ test('carefully drawn digits in several styles, turned ±12° and 0.6–0.95 of 
 });
 
 test('the pad draws a digit and "what it sees" shows each preprocessing step, switchable', async () => {
+  await page.locator('#pad').scrollIntoViewIfNeeded();
   await page.click('#clear');
   await drawStrokes(page, OTHER_STYLES[1]);
-  await page.waitForFunction(() => document.querySelector('#prediction').dataset.digit === '1', null, { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelector('#prediction').dataset.digit === '1', null, { timeout: 15_000 });
   const steps = page.locator('#preprocess-steps');
   assert.equal(await steps.getAttribute('data-steps'), 'centred');
   await page.check('#step-deslant');

@@ -472,7 +472,7 @@ export function mountDrawPanel(root, hub, { insideRoot } = {}) {
     idle(step);
   }
 
-  mountPreprocessingSteps(body.querySelector('.side-col'), hub);
+  mountPreprocessingSteps(body.querySelector('.probs'), hub);
   hub.addEventListener('model', ({ detail }) => useModel(detail.recognizer, detail.info, detail.architectureChanged));
   if (hub.recognizer) useModel(hub.recognizer, hub.info);
   else showEmpty();

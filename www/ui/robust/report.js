@@ -28,11 +28,11 @@ export function mountRobustnessReport(root, hub, client) {
       <progress id="robustness-progress" max="1" value="0" hidden></progress>
       <span id="robustness-status" class="muted" role="status"></span>
     </div>
-    <table id="robustness-table" hidden>
+    <div class="robustness-scroll"><table id="robustness-table" hidden>
       <thead><tr><th scope="col">condition</th><th scope="col">accuracy</th><th scope="col">vs clean</th>
         ${Array.from({ length: 10 }, (_, d) => `<th scope="col">${d}</th>`).join('')}</tr></thead>
       <tbody></tbody>
-    </table>`;
+    </table></div>`;
   root.append(card);
   const $ = (s) => card.querySelector(s);
   const table = $('#robustness-table');

@@ -7,13 +7,14 @@ import { paintDigit } from './paint.js';
 import { addRobustStylesheet } from './style.js';
 
 const STEPS = [
-  ['centred', 'centred (MNIST)'],
+  ['centred', 'centred'],
   ['deslanted', 'deslanted'],
-  ['stroke', 'stroke width'],
+  ['stroke', 'stroke'],
 ];
 const SCALE = 3;
 
-export function mountPreprocessingSteps(root, hub) {
+/** Adds the view after `anchor`. */
+export function mountPreprocessingSteps(anchor, hub) {
   addRobustStylesheet();
   // The page's default steps come from Rust once the wasm module is ready (the first reading).
   let defaults = null;
@@ -30,8 +31,8 @@ export function mountPreprocessingSteps(root, hub) {
       <label><input type="checkbox" id="step-deslant" name="deslant"> deslant</label>
       <label><input type="checkbox" id="step-stroke" name="stroke"> stroke width</label>
     </div>
-    <figcaption>Preprocessing, step by step (switch steps on to see and use them)</figcaption>`;
-  root.append(figure);
+    <figcaption>Preprocessing step by step: box into 20 × 20, centre of mass (MNIST's), then the steps switched on</figcaption>`;
+  anchor.after(figure);
   const boxes = { deslant: figure.querySelector('#step-deslant'), stroke: figure.querySelector('#step-stroke') };
   let lastImage = null;
   function loadDefaults() {

@@ -1,5 +1,6 @@
 //! MNIST data: the IDX reader, datasets, batching and the one normalisation function.
 
+use crate::augment::Augmentation;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::spec::{CLASSES, INPUT_SIZE};
@@ -174,23 +175,19 @@ impl Dataset {
         (self.subset(first), self.subset(last))
     }
 
-    /// Normalised model inputs (N×784) and labels for the images at `indices`.
-    /// With `augment`, each image is shifted by up to 2 pixels in each direction.
-    pub fn batch(&self, indices: &[usize], augment: Option<&mut Rng>) -> (Vec<f32>, Vec<u32>) {
-        let mut pixels = Vec::with_capacity(indices.len() * PIXELS);
+    /// Normalised model inputs (N×784) and labels for the images at `indices`, each distorted
+    /// by `augment` when given.
+    pub fn batch(&self, indices: &[usize], augment: Option<(&Augmentation, &mut Rng)>) -> (Vec<f32>, Vec<u32>) {
+        let mut pixels = vec![0.0; indices.len() * PIXELS];
         let mut augment = augment;
-        for &i in indices {
-            let image = self.image(i);
-            let (dx, dy) = match augment.as_deref_mut() {
-                Some(rng) => (rng.below(5) as isize - 2, rng.below(5) as isize - 2),
-                None => (0, 0),
-            };
-            for y in 0..INPUT_SIZE as isize {
-                for x in 0..INPUT_SIZE as isize {
-                    let (sx, sy) = (x - dx, y - dy);
-                    let inside = (0..INPUT_SIZE as isize).contains(&sx) && (0..INPUT_SIZE as isize).contains(&sy);
-                    pixels.push(if inside { image[(sy * INPUT_SIZE as isize + sx) as usize] as f32 / 255.0 } else { 0.0 });
+        let mut image = vec![0.0; PIXELS];
+        for (&i, out) in indices.iter().zip(pixels.chunks_exact_mut(PIXELS)) {
+            match augment.as_mut() {
+                Some((augmentation, rng)) => {
+                    image.iter_mut().zip(self.image(i)).for_each(|(p, &v)| *p = v as f32 / 255.0);
+                    augmentation.apply(&image, rng, out);
                 }
+                None => out.iter_mut().zip(self.image(i)).for_each(|(p, &v)| *p = v as f32 / 255.0),
             }
         }
         let labels = indices.iter().map(|&i| self.labels[i] as u32).collect();
@@ -277,7 +274,7 @@ mod tests {
         assert_eq!(lbl, vec![0, 5]);
         assert_eq!(plain.len(), 2 * PIXELS);
         let mut rng = Rng::new(1);
-        let shifted: Vec<(Vec<f32>, _)> = (0..8).map(|_| ds.batch(&[0], Some(&mut rng))).collect();
+        let shifted: Vec<(Vec<f32>, _)> = (0..8).map(|_| ds.batch(&[0], Some((&Augmentation::default(), &mut rng)))).collect();
         assert!(shifted.iter().any(|(p, _)| p[..] != plain[..PIXELS]), "augmentation never moved the image");
     }
 }

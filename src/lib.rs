@@ -1,6 +1,7 @@
 //! digitlens: a handwritten-digit CNN in candle that trains, predicts and shows its
 //! activations natively and in the browser.
 
+pub mod augment;
 pub mod class_file;
 pub mod data;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod preprocess;
 pub mod projection;
 pub mod recognizer;
 pub mod rng;
+pub mod robustness;
 pub mod spec;
 pub mod topk;
 pub mod train;

@@ -5,7 +5,7 @@ use crate::data::PIXELS;
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::network::Network;
-use crate::preprocess::preprocess_rgba;
+use crate::preprocess::{preprocess_rgba_with, Steps};
 use crate::weights;
 use candle_core::Tensor;
 use candle_nn::ops::softmax;
@@ -87,7 +87,12 @@ impl Recognizer {
 
     /// An RGBA image of any size, either polarity; no prediction when it holds no digit.
     pub fn predict_image(&self, rgba: &[u8], width: usize, height: usize) -> Result<Recognition> {
-        match preprocess_rgba(rgba, width, height)? {
+        self.predict_image_with(rgba, width, height, &Steps::default())
+    }
+
+    /// `predict_image` with the given preprocessing steps.
+    pub fn predict_image_with(&self, rgba: &[u8], width: usize, height: usize, steps: &Steps) -> Result<Recognition> {
+        match preprocess_rgba_with(rgba, width, height, steps)? {
             Some(input) => self.predict28(&input, true),
             None => Ok(Recognition { digit: None, probabilities: vec![0.0; 10], input: vec![0.0; PIXELS], ..Default::default() }),
         }

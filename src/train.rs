@@ -2,6 +2,7 @@
 //! `step()`, so a Web Worker can report progress, pause and stop between steps.
 //! Early stopping on validation loss, restore-best, divergence guard, determinism.
 
+use crate::augment::Augmentation;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::memory::{self, Footprint, Use};
@@ -76,8 +77,10 @@ pub struct TrainConfig {
     pub early_stopping: bool,
     pub patience: usize,
     pub min_delta: f32,
-    /// Random shifts of up to 2 pixels.
+    /// Whether to distort training images as `augmentation` says.
     pub augment: bool,
+    /// Which distortions, how strongly (shifts of up to 2 pixels by default).
+    pub augmentation: Augmentation,
     pub seed: u64,
 }
 
@@ -101,6 +104,7 @@ impl Default for TrainConfig {
             patience: 2,
             min_delta: 0.001,
             augment: true,
+            augmentation: Augmentation::default(),
             seed: 42,
         }
     }
@@ -129,7 +133,7 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.momentum) || !non_negative(self.weight_decay) || !non_negative(self.min_delta as f64) {
             return fail("momentum must be in [0, 1), weight decay and min-delta non-negative");
         }
-        Ok(())
+        self.augmentation.check().map_err(Error::Config)
     }
 }
 
@@ -485,7 +489,7 @@ impl Trainer {
             }
         };
         self.optimizer.set_learning_rate(lr);
-        let (pixels, labels) = self.train.batch(&indices, self.config.augment.then_some(&mut self.rng));
+        let (pixels, labels) = self.train.batch(&indices, self.config.augment.then_some((&self.config.augmentation, &mut self.rng)));
         let logits = self.network.forward(&Network::input_normalized(pixels)?, Some(&mut self.rng))?;
         let target = Tensor::from_vec(labels.clone(), labels.len(), &device())?;
         let loss = cross_entropy(&logits, &target)?;

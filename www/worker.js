@@ -18,6 +18,11 @@
 //   {type:'pause'} | {type:'resume'} | {type:'stop'}          the running train / fine-tune job
 //   {type:'evaluate', id, weights}                            on the bundled 10,000 test images
 //   {type:'test-images', id, indices: number[]}
+//   {type:'augment-examples', id, indices: number[], augmentation, copies, seed}
+//       `copies` augmented versions of bundled training images (TrainConfig.augmentation)
+//   {type:'robustness', id, weights, perDigit, steps}
+//       the robustness report (src/robustness.rs) of `weights` on the first `perDigit` test
+//       images of each digit and the optdigits collection, read with preprocessing `steps`
 //   {type:'test-only-panic', id}    TEST ONLY (the page never sends it): makes the wasm panic
 //       (testOnlyPanic), so the end-to-end tests can check how a Rust panic is reported and
 //       recovered from now that no user input reaches one. Answered by a fatal 'error'.
@@ -39,7 +44,9 @@
 //       that became NaN, infinite or absurdly large, or weights that did). `weights` are the ones in use
 //       (the best epoch's). `test` is null when stopped (Stop means: stop working now) or
 //       diverged (it stops at once; the weights kept were validated already, or are the start's).
-//   {type:'result', id, value}                                reply to evaluate / test-images
+//   {type:'result', id, value}                                reply to evaluate / test-images /
+//       augment-examples ({originals: Uint8Array(784)[], augmented: Float32Array}) / robustness
+//   {type:'robustness-progress', id, done, total, results}   results so far, per condition
 //   {type:'error', id, message, fatal}     id null: not about one request. fatal: the wasm
 //       instance is unusable (a Rust panic, loading failed, or an error no request caught);
 //       the page replaces the worker. A panic's message says what Rust said and where.
@@ -375,6 +382,34 @@ function testImages(message, data) {
   post({ type: 'result', id: message.id, value }, value.map((v) => v.pixels.buffer));
 }
 
+function augmentExamples(message, data) {
+  const { indices, augmentation = {}, copies = 6, seed = 1 } = message;
+  const augmented = wasm.augmentedExamples(data.train, Uint32Array.from(indices), JSON.stringify(augmentation), copies, seed);
+  const originals = indices.map((index) => data.train.image(index));
+  post({ type: 'result', id: message.id, value: { originals, augmented } }, [augmented.buffer, ...originals.map((o) => o.buffer)]);
+}
+
+const OPTDIGITS = ['./data/optdigits/images-idx3-ubyte.gz', './data/optdigits/labels-idx1-ubyte.gz'];
+let optdigits = null;
+
+/** The robustness report of `weights`, a chunk per task, with progress. */
+async function robustness(message, data) {
+  optdigits ??= Promise.all(OPTDIGITS.map(fetchBytes));
+  const [images, labels] = await optdigits.catch((error) => {
+    optdigits = null;
+    throw error;
+  });
+  const report = new wasm.RobustnessReport(data.test, message.perDigit ?? 0, images, labels, JSON.stringify(message.steps ?? {}));
+  const value = await withFreed(report, () => withFreed(wasm.Recognizer.fromSafetensors(message.weights), async (recognizer) => {
+    while (report.step(recognizer)) {
+      post({ type: 'robustness-progress', id: message.id, ...report.progress(), results: report.results() });
+      await nextTask();
+    }
+    return report.results();
+  }));
+  post({ type: 'result', id: message.id, value });
+}
+
 function control(message) {
   if (!job) return;
   if (message.type === 'pause') job.paused = true;
@@ -391,6 +426,8 @@ const HANDLERS = {
   'fine-tune': (m, d) => startJob(m, d, fineTune),
   evaluate,
   'test-images': testImages,
+  'augment-examples': augmentExamples,
+  robustness,
   'test-only-panic': () => wasm.testOnlyPanic(),
 };
 

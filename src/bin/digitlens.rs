@@ -2,10 +2,13 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use digitlens::augment::Augmentation;
 use digitlens::class_file;
 use digitlens::data::Dataset;
 use digitlens::network::Network;
+use digitlens::preprocess::Steps;
 use digitlens::recognizer::Recognizer;
+use digitlens::robustness::{Collection, RobustnessRun};
 use digitlens::spec::Architecture;
 use digitlens::projection::pca;
 use digitlens::topk::TopK;
@@ -44,6 +47,50 @@ impl ModelChoice {
     }
 }
 
+/// The distortions of `--augment`; the defaults are the page's.
+#[derive(clap::Args)]
+struct AugmentationArgs {
+    /// Largest random shift in whole pixels.
+    #[arg(long, default_value_t = Augmentation::default().shift)]
+    shift: u32,
+    /// Largest random rotation in degrees.
+    #[arg(long, default_value_t = Augmentation::default().rotation)]
+    rotation: f32,
+    /// Largest relative change of size (0.2: 0.8–1.2).
+    #[arg(long, default_value_t = Augmentation::default().scale)]
+    scale: f32,
+    /// Largest horizontal shear.
+    #[arg(long, default_value_t = Augmentation::default().shear)]
+    shear: f32,
+    /// Elastic distortion strength α in pixels (σ = 4).
+    #[arg(long, default_value_t = Augmentation::default().elastic)]
+    elastic: f32,
+    /// Probability of one pixel thicker or thinner strokes.
+    #[arg(long, default_value_t = Augmentation::default().thickness)]
+    thickness: f32,
+    /// Probability of a blur.
+    #[arg(long, default_value_t = Augmentation::default().blur)]
+    blur: f32,
+    /// Probability of a low-resolution source (an 8- to 16-pixel digit).
+    #[arg(long, default_value_t = Augmentation::default().low_res)]
+    low_res: f32,
+}
+
+impl From<AugmentationArgs> for Augmentation {
+    fn from(a: AugmentationArgs) -> Self {
+        Augmentation {
+            shift: a.shift,
+            rotation: a.rotation,
+            scale: a.scale,
+            shear: a.shear,
+            elastic: a.elastic,
+            thickness: a.thickness,
+            blur: a.blur,
+            low_res: a.low_res,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Train a model on IDX files and write safetensors plus a model card. The defaults are the
@@ -73,9 +120,11 @@ enum Command {
         /// Early-stopping patience in epochs (0 = off).
         #[arg(long, default_value_t = TrainConfig::default().patience)]
         patience: usize,
-        /// Random shifts of up to 2 pixels (`--augment false` turns them off).
+        /// Distort the training images (`--augment false` turns every distortion off).
         #[arg(long, default_value_t = TrainConfig::default().augment, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
         augment: bool,
+        #[command(flatten)]
+        augmentation: AugmentationArgs,
         #[arg(long, default_value_t = TrainConfig::default().seed)]
         seed: u64,
         /// Start from these weights instead of a fresh model.
@@ -94,6 +143,29 @@ enum Command {
         /// Which files of a folder: t10k (test) or train.
         #[arg(long, default_value = "t10k")]
         split: String,
+    },
+    /// Accuracy on the MNIST test digits under each transformation, drawn into the pad and read
+    /// through the page's preprocessing, and on another collection of handwritten digits.
+    Robustness {
+        #[arg(long, default_value = "model/cnn.safetensors")]
+        weights: PathBuf,
+        #[arg(long, default_value = "www/data")]
+        data: PathBuf,
+        /// Test images per digit (0 = all 10,000).
+        #[arg(long, default_value_t = 0)]
+        per_digit: usize,
+        /// Folder of the other collection (optdigits: 8×8 images).
+        #[arg(long, default_value = "www/data/optdigits")]
+        other: PathBuf,
+        /// Preprocessing: shear digits upright.
+        #[arg(long, default_value_t = Steps::default().deslant, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        deslant: bool,
+        /// Preprocessing: bring stroke widths into MNIST's range.
+        #[arg(long, default_value_t = Steps::default().stroke, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        stroke: bool,
+        /// Print the results as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Read a digit from a PNG (any size, dark-on-light or light-on-dark).
     Predict {
@@ -171,7 +243,7 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Train {
-            model, data, epochs, batch, lr, optimizer, schedule, train_size, val_split, patience, augment, seed, init, out,
+            model, data, epochs, batch, lr, optimizer, schedule, train_size, val_split, patience, augment, augmentation, seed, init, out,
         } => {
             let config = TrainConfig {
                 epochs,
@@ -188,6 +260,7 @@ fn main() -> Result<()> {
                 early_stopping: patience > 0,
                 patience,
                 augment,
+                augmentation: augmentation.into(),
                 seed,
                 ..TrainConfig::default()
             };
@@ -232,6 +305,32 @@ fn main() -> Result<()> {
         Command::Faithfulness { weights: path, data, count, seed } => {
             let network = weights::load(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?;
             explain::faithfulness(&network, &data, count, seed)
+        }
+        Command::Robustness { weights: path, data, per_digit, other, deslant, stroke, json } => {
+            let network = weights::load(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?;
+            let steps = Steps { deslant, stroke };
+            let test = Collection::mnist(&Dataset::load_dir(&data, "t10k")?).balanced(per_digit);
+            let start = Instant::now();
+            let mut results = RobustnessRun::transformed(test, steps.clone()).run(&network)?;
+            let read = |kind: &str| std::fs::read(other.join(format!("{kind}-idx{}-ubyte.gz", if kind == "images" { 3 } else { 1 })));
+            match (read("images"), read("labels")) {
+                (Ok(images), Ok(labels)) => {
+                    let collection = Collection::optdigits(&images, &labels)?.balanced(per_digit);
+                    results.extend(RobustnessRun::plain(collection, steps, digitlens::robustness::OPTDIGITS).run(&network)?);
+                }
+                _ => eprintln!("no other collection in {} (skipped)", other.display()),
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+                return Ok(());
+            }
+            println!("{} in {:.0} s; accuracy in %, per digit 0-9", path.display(), start.elapsed().as_secs_f64());
+            let clean = results[0].accuracy;
+            for r in &results {
+                let digits: String = r.per_digit.iter().map(|&(right, of)| format!("{:>6.1}", 100.0 * right as f64 / of.max(1) as f64)).collect();
+                println!("{:<22} {:>6} {:>7.2} {:>+6.2} |{digits}", r.name, r.count, r.accuracy * 100.0, (r.accuracy - clean) * 100.0);
+            }
+            Ok(())
         }
         Command::Summary { model } => {
             println!("{}", model.architecture()?.summary()?);

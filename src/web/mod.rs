@@ -4,6 +4,7 @@
 mod explain;
 mod insight;
 mod recognizer;
+mod robust;
 mod trainer;
 
 pub use insight::{FeatureAscent, TopK};

@@ -19,7 +19,7 @@ pub(super) fn set(target: &Object, key: &str, value: &JsValue) -> Result<(), JsE
 /// `{digit, confidence, probabilities, input, layers: [{name, shape, activations}]}`; every
 /// layer's activations are views into one Float32Array: `into` when given (see `predictImage`),
 /// otherwise a new one.
-fn recognition_to_js(r: &Recognition, into: Option<Float32Array>) -> Result<JsValue, JsError> {
+pub(crate) fn recognition_to_js(r: &Recognition, into: Option<Float32Array>) -> Result<JsValue, JsError> {
     let out = Object::new();
     set(&out, "digit", &r.digit.map(|d| JsValue::from(d as u32)).unwrap_or(JsValue::UNDEFINED))?;
     set(&out, "confidence", &r.confidence().into())?;

@@ -18,6 +18,7 @@ import { ActivationMaps, window1d, summaryEntry } from './maps.js';
 import { FilterView } from './draw-filters.js';
 import { EXAMPLE_STROKES } from './draw-examples.js';
 import { fmt } from './draw-colors.js';
+import { mountPreprocessingSteps } from './robust/steps-view.js';
 
 /** Predictions while drawing: at most one per this many ms (≈30/s), always one at stroke end. */
 const THROTTLE_MS = 33;
@@ -286,17 +287,23 @@ export function mountDrawPanel(root, hub, { insideRoot } = {}) {
 
   /** Tells the other areas what the model read from the pad (null: the pad is empty). */
   function publish(result) {
-    hub.dispatchEvent(new CustomEvent('recognition', { detail: { result } }));
+    // `image`: the pad's ImageData that was read (null when an image was shown instead).
+    hub.dispatchEvent(new CustomEvent('recognition', { detail: { result, image: pad.isEmpty ? null : lastImage } }));
   }
 
   /** The drawing, or the image shown while the pad is empty, as the model reads it. Every
    *  reading refills one activations buffer (a new one per reading would cost more than the
    *  network itself); the maps show the latest reading, so they never need an older one. */
+  /** The pad's image read last. */
+  let lastImage = null;
   function read(recognizer) {
     const count = recognizer.activationCount;
     if (activations?.length !== count) activations = new Float32Array(count);
     if (pad.isEmpty) return recognizer.predict28(shownInput.pixels, activations);
     const img = pad.imageData();
+    lastImage = img;
+    // hub.preprocessing: the extra preprocessing steps chosen in the steps view (JSON), if any.
+    if (hub.preprocessing) return recognizer.predictImageWith(img.data, img.width, img.height, hub.preprocessing, activations);
     return recognizer.predictImage(img.data, img.width, img.height, activations);
   }
 
@@ -380,6 +387,9 @@ export function mountDrawPanel(root, hub, { insideRoot } = {}) {
     recognize();
     announce();
   });
+
+  // Other preprocessing steps chosen (hub.preprocessing): read the drawing again.
+  hub.addEventListener('preprocessing', () => recognize());
 
   $('clear').addEventListener('click', () => pad.clear());
   $('undo').addEventListener('click', () => pad.undo());
@@ -466,6 +476,7 @@ export function mountDrawPanel(root, hub, { insideRoot } = {}) {
     idle(step);
   }
 
+  mountPreprocessingSteps(body.querySelector('.probs'), hub);
   hub.addEventListener('model', ({ detail }) => useModel(detail.recognizer, detail.info, detail.architectureChanged));
   if (hub.recognizer) useModel(hub.recognizer, hub.info);
   else showEmpty();

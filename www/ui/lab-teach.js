@@ -9,10 +9,14 @@
 import { el, grouped, percent, duration, thumbnail, toUnit, toBytes, argmax, trainerOf, inlineMessage } from './lab-common.js';
 import { storage, DRAWINGS } from './lab-store.js';
 
-/** A few quick epochs: the user's drawings (each repeated) mixed with bundled images, random
- *  2-pixel shifts so the model learns the shapes rather than the exact pixels. */
+/** A few quick epochs: the user's drawings (each repeated, and every repeat distorted anew:
+ *  shifted, turned, resized, slanted, thicker or thinner) mixed with bundled images, so a few
+ *  drawings per digit teach the shapes rather than the exact pixels. */
 export const FINE_TUNE = Object.freeze({
-  config: { epochs: 2, batchSize: 32, learningRate: 0.0005, schedule: 'constant', validationSplit: 0, earlyStopping: false, augment: true, seed: 7 },
+  config: {
+    epochs: 2, batchSize: 32, learningRate: 0.0005, schedule: 'constant', validationSplit: 0, earlyStopping: false, augment: true, seed: 7,
+    augmentation: { shift: 2, rotation: 12, scale: 0.15, shear: 0.25, elastic: 0, thickness: 0.3, blur: 0.1, lowRes: 0 },
+  },
   bundledImages: 800,
   repeat: 8,
 });

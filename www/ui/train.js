@@ -8,6 +8,8 @@
 import { sharedTrainerClient, DEFAULT_CONFIG } from './trainer-client.js';
 import { drawTrainingChart, overfittingSpan, smooth } from './charts.js';
 import { sentence } from './lab-common.js';
+import { mountRobustnessReport } from './robust/report.js';
+import { AUGMENTATION_HTML, readAugmentation, writeAugmentation, mountAugmentationGrid } from './robust/augment-form.js';
 
 const PRESETS = ['dense', 'cnn', 'cnn3'];
 /** Earlier runs whose validation curves stay on the charts. */
@@ -42,7 +44,7 @@ const PANEL_HTML = `
       ${labelled('Training images', '<input id="train-size" name="trainSize" type="number" min="100" step="100">')}
       ${labelled('Validation split (%)', '<input id="train-val-split" name="validationSplit" type="number" min="0" max="50" step="1">')}
       ${labelled('Random seed', '<input id="train-seed" name="seed" type="number" min="0" step="1">')}
-      <label class="train-check"><input id="train-augment" name="augment" type="checkbox"> Augment: random shifts up to 2 px</label>
+      <label class="train-check"><input id="train-augment" name="augment" type="checkbox"> Augment: distort the training images (see Augmentation)</label>
     </div>
   </fieldset>
   <fieldset class="card train-tall">
@@ -64,6 +66,7 @@ const PANEL_HTML = `
       ${labelled('Weight decay (AdamW)', '<input id="train-weight-decay" name="weightDecay" type="number" min="0" step="any">', 'adamw')}
     </div>
   </fieldset>
+  ${AUGMENTATION_HTML}
   <fieldset class="card">
     <legend>Early stopping</legend>
     <div class="train-fields">
@@ -154,12 +157,14 @@ export function readSettings(form) {
       patience: number('patience', 'Patience'),
       minDelta: number('minDelta', 'Min delta'),
       augment: checked('augment'),
+      augmentation: readAugmentation(number),
       seed: number('seed', 'Random seed'),
     },
   };
 }
 
 function writeSettings(form, config) {
+  writeAugmentation(form, config.augmentation);
   for (const [name, v] of Object.entries(config)) {
     const field = form.elements[name];
     if (!field) continue;
@@ -228,12 +233,15 @@ export function mountTrainPanel(root, hub) {
   form.addEventListener('change', refreshFormState);
   presetSelect.addEventListener('focus', refreshPresets);
   hub.addEventListener('custom-architecture', refreshPresets);
+  const refreshExamples = mountAugmentationGrid(root, client, () => readSettings(form).config);
   buttons.defaults.addEventListener('click', () => {
     writeSettings(form, DEFAULT_CONFIG);
     refreshFormState();
+    refreshExamples();
   });
   client.ready().then(
     ({ trainSize }) => {
+      refreshExamples();
       form.elements.trainSize.max = trainSize;
       form.elements.trainSize.title = `up to ${grouped(trainSize)} bundled images`;
     },
@@ -597,4 +605,5 @@ export function mountTrainPanel(root, hub) {
   setRunning(false);
   field('headline').textContent = 'Choose a model and settings, then press Train.';
   scheduleRender();
+  mountRobustnessReport(root, hub, client);
 }

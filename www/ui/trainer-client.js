@@ -38,6 +38,8 @@ export const DEFAULT_CONFIG = Object.freeze({
   patience: 2,
   minDelta: 0.001,
   augment: true,
+  // What `augment` does (src/augment.rs): shifts of up to 2 px; every other distortion off.
+  augmentation: Object.freeze({ shift: 2, rotation: 0, scale: 0, shear: 0, elastic: 0, thickness: 0, blur: 0, lowRes: 0 }),
   seed: 42,
 });
 
@@ -113,6 +115,20 @@ export class TrainerClient extends EventTarget {
   /** Resolves with [{index, label, pixels: Uint8Array(784)}] from the bundled test set. */
   testImages(indices) {
     return this.#request('test-images', { indices: [...indices] }).promise;
+  }
+
+  /** Resolves with {originals: Uint8Array(784)[], augmented: Float32Array(indices·copies·784)}:
+   *  `copies` versions of each bundled training image at `indices`, distorted by `augmentation`
+   *  (TrainConfig.augmentation) with `seed`. */
+  augmentExamples({ indices, augmentation, copies, seed }) {
+    return this.#request('augment-examples', { indices: [...indices], augmentation, copies, seed }).promise;
+  }
+
+  /** Resolves with the robustness report of `weights` ([{name, count, correct, accuracy,
+   *  perDigit}]; 'robustness-progress' events on the way) on `perDigit` test images of each
+   *  digit (0 = all) and the optdigits collection, read with preprocessing `steps`. */
+  robustness({ weights, perDigit, steps }) {
+    return this.#request('robustness', { weights, perDigit, steps });
   }
 
   /** Ends the worker for good (pending requests reject). */

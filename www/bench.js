@@ -15,10 +15,11 @@ window.benchResults = results;
 const table = document.getElementById('bench-results');
 const status = document.getElementById('bench-status');
 
-function report(name, value, note) {
-  results.push({ name, value, note });
+/** `extra`: what the measurement was taken with, e.g. {workers: 2}. */
+function report(name, value, note, extra = {}) {
+  results.push({ name, value, note, ...extra });
   const row = table.insertRow();
-  row.insertCell().textContent = name;
+  row.insertCell().textContent = extra.workers ? `${name} (${extra.workers})` : name;
   row.insertCell().textContent = Number.isInteger(value) ? String(value) : value.toFixed(value < 10 ? 3 : 1);
   row.insertCell().textContent = note;
 }
@@ -106,7 +107,7 @@ function trainInWorker() {
   return new Promise((resolve, reject) => {
     const worker = new Worker('./bench-worker.js', { type: 'module' });
     worker.onmessage = ({ data }) => {
-      if (data.type === 'result') report(data.name, data.value, data.note);
+      if (data.type === 'result') report(data.name, data.value, data.note, data.extra);
       else if (data.type === 'done') { worker.terminate(); resolve(); }
       else if (data.type === 'error') { worker.terminate(); reject(new Error(`training worker: ${data.message}`)); }
     };

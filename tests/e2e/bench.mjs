@@ -1,5 +1,5 @@
 // `./build.sh bench`, browser half: serves www/, runs www/bench.html in headless Chromium and
-// prints one JSON line per measurement ({"target":"wasm","name",value,"note"}), plus the
+// prints one JSON line per measurement ({"target":"wasm","name",[workers,]value,"note"}), plus the
 // module's size and the real page's load time. Numbers are printed, never judged.
 // Run after a release build: node tests/e2e/bench.mjs
 import fs from 'node:fs';
@@ -13,8 +13,9 @@ const WASM = path.join(ROOT, 'www', 'pkg', 'digitlens_bg.wasm');
 const WEIGHTS = path.join(ROOT, 'model', 'cnn.safetensors');
 const TIMEOUT_MS = 15 * 60_000;
 
-function print(name, value, note) {
-  console.log(JSON.stringify({ target: 'wasm', name, value: Math.round(value * 1000) / 1000, note }));
+/** `extra`: what the measurement was taken with, e.g. {workers: 2}. */
+function print(name, value, note, extra = {}) {
+  console.log(JSON.stringify({ target: 'wasm', name, ...extra, value: Math.round(value * 1000) / 1000, note }));
 }
 
 const gzipSize = (bytes) => zlib.gzipSync(bytes, { level: 9 }).length;
@@ -47,7 +48,7 @@ async function benchPage(browser, url) {
   const state = await page.getAttribute('#bench-status', 'data-state');
   const status = await page.textContent('#bench-status');
   const results = await page.evaluate(() => window.benchResults);
-  for (const { name, value, note } of results) print(name, value, note);
+  for (const { name, value, note, ...extra } of results) print(name, value, note, extra);
   await context.close();
   if (state !== 'done' || errors.length) throw new Error(`bench.html failed: ${[status, ...errors].join('; ')}`);
 }

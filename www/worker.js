@@ -56,6 +56,7 @@
 //   Evaluation = {count, loss, accuracy, confusion[10][10], predictions[]}
 import init, * as wasm from './pkg/digitlens.js';
 import { GradientPool } from './parallel/pool.js';
+import { describe } from './wasm-errors.js';
 
 const DATA = {
   train: ['./data/train-images-idx3-ubyte.gz', './data/train-labels-idx1-ubyte.gz'],
@@ -68,36 +69,6 @@ const WEIGHTS_EVERY_MS = 2000;
 /** Batches the images/s figure averages over. */
 const RATE_WINDOW = 20;
 const PIXELS = 784;
-
-// console_error_panic_hook writes the panic message with console.error just before the wasm
-// trap ("panicked at src/x.rs:1:2:\nmessage\n\nStack: ..."); keep it so the page sees the Rust
-// message instead of "unreachable".
-let lastPanic = '';
-const consoleError = console.error.bind(console);
-console.error = (...args) => {
-  const text = args.map(String).join(' ');
-  if (text.startsWith('panicked at')) lastPanic = text;
-  consoleError(...args);
-};
-
-/** "capacity overflow (at library/alloc/src/raw_vec/mod.rs:28:5)" from the hook's text. */
-function panicMessage(text) {
-  const [head, ...rest] = text.split('\n\nStack')[0].trim().split('\n');
-  // Paths in the standard library and in crates start with the build machine's directories.
-  const where = head.replace(/^panicked at /, '').replace(/:$/, '').replace(/^\/rustc\/[0-9a-f]+\/|^.*\/registry\/src\/[^/]+\//, '');
-  const message = rest.join(' ').trim();
-  return message ? `${message} (at ${where})` : head;
-}
-
-/** The error message to show; `fatal` when the wasm instance must be thrown away. */
-function describe(error) {
-  if (error instanceof WebAssembly.RuntimeError) {
-    // Without a panic message the trap is an abort, most likely memory running out.
-    const what = lastPanic ? `a Rust panic: ${panicMessage(lastPanic)}` : `${error.message} (probably out of memory)`;
-    return { fatal: true, message: `the training engine crashed with ${what}` };
-  }
-  return { fatal: false, message: error?.message ?? String(error) };
-}
 
 /** Runs `work(object)` (sync or async) and frees the wasm `object` afterwards, except after a
  *  trap: the instance is unusable then (free() would throw "…while it was borrowed" and hide the
@@ -175,8 +146,8 @@ async function loadFullTrainingSet(id) {
 async function load() {
   const [exports, train, test] = await Promise.all([
     init(),
-    Promise.all(DATA.train.map(fetchBytes)),
-    Promise.all(DATA.test.map(fetchBytes)),
+    Promise.all(DATA.train.map((url) => fetchBytes(url))),
+    Promise.all(DATA.test.map((url) => fetchBytes(url))),
   ]);
   return { memory: exports.memory, train: wasm.Dataset.fromIdx(...train), test: wasm.Dataset.fromIdx(...test) };
 }
@@ -207,8 +178,11 @@ function nextTask() {
 let job = null;
 
 /** The other cores' workers; sized per request by its `workers`. */
-const pool = new GradientPool(new URL('./parallel/gradient-worker.js', import.meta.url), (why) => {
-  post({ type: 'worker-restarted', id: job?.id ?? null, message: `a training worker failed (${why}) and was replaced; the run goes on` });
+const pool = new GradientPool(new URL('./parallel/gradient-worker.js', import.meta.url), (why, replaced) => {
+  const message = replaced
+    ? `a training worker failed (${why}) and was replaced; the run goes on`
+    : `a training worker could not start (${why}); the others do its share`;
+  post({ type: 'worker-restarted', id: job?.id ?? null, message });
 });
 
 /** Averages images/s over the last RATE_WINDOW measurements of one kind of work. */

@@ -12,6 +12,7 @@
 //   → {type:'test-only-panic', seq}   TEST ONLY: the wasm panics (a crash, for the e2e tests)
 //   any failure                                              → {type:'error', seq, message, fatal}
 import init, * as wasm from '../pkg/digitlens.js';
+import { describe } from '../wasm-errors.js';
 
 const ready = init();
 let replica = null;
@@ -46,7 +47,7 @@ self.onmessage = async ({ data: message }) => {
     const [reply, transfer] = HANDLERS[message.type](message);
     self.postMessage({ ...reply, seq: message.seq }, transfer);
   } catch (error) {
-    // A trap leaves this instance unusable: the pool replaces the worker.
-    self.postMessage({ type: 'error', seq: message.seq, message: error?.message ?? String(error), fatal: error instanceof WebAssembly.RuntimeError });
+    // A trap leaves this instance unusable (fatal): the pool replaces the worker.
+    self.postMessage({ type: 'error', seq: message.seq, ...describe(error) });
   }
 };

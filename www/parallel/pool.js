@@ -26,8 +26,10 @@ class Helper {
   }
 
   spawn() {
+    this.answered = false;
     this.worker = new Worker(this.url, { type: 'module' });
     this.worker.onmessage = ({ data }) => {
+      this.answered = true;
       const request = this.pending.get(data.seq);
       if (!request) return;
       this.pending.delete(data.seq);
@@ -38,24 +40,34 @@ class Helper {
         request.resolve(data);
       }
     };
-    // A worker that could not load, or whose instance died (e.g. out of memory).
+    // A worker that could not load, or whose instance died (e.g. out of memory). One that
+    // never answered is not started again (offline without its script, say): its shards are
+    // computed by worker 0 from then on.
     this.worker.onerror = (event) => {
       event.preventDefault();
-      this.replace(event.message || 'the gradient worker stopped');
+      const why = event.message || 'the gradient worker stopped';
+      if (this.answered) this.replace(why);
+      else this.retire(why);
     };
     this.ready = this.architecture ? this.request({ type: 'init', architecture: this.architecture }) : Promise.resolve();
   }
 
   /** Ends this worker, fails what it was asked, and starts a fresh one with the same model. */
   replace(why) {
-    this.worker.terminate();
-    for (const request of this.pending.values()) request.reject(new Error(why));
-    this.pending.clear();
-    this.onLost(why);
+    this.terminate(why);
+    this.onLost(why, true);
     this.spawn();
   }
 
+  /** Ends this worker for good: its requests fail (and are done elsewhere). */
+  retire(why) {
+    this.retired = true;
+    this.terminate(why);
+    this.onLost(why, false);
+  }
+
   request(message, transfer = []) {
+    if (this.retired) return Promise.reject(new Error('this worker was retired'));
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
@@ -70,9 +82,9 @@ class Helper {
     return this.ready;
   }
 
-  terminate() {
+  terminate(why = 'the pool was closed') {
     this.worker.terminate();
-    for (const request of this.pending.values()) request.reject(new Error('the pool was closed'));
+    for (const request of this.pending.values()) request.reject(new Error(why));
     this.pending.clear();
   }
 }
@@ -84,7 +96,8 @@ function shards(len, count) {
 }
 
 export class GradientPool {
-  /** `onLost(why)`: a worker failed and was replaced (its work was done by worker 0). */
+  /** `onLost(why, replaced)`: a worker failed and was replaced, or (`replaced` false) could not
+   *  start at all; either way worker 0 did its work. */
   constructor(helperUrl, onLost = () => {}) {
     this.helperUrl = helperUrl;
     this.onLost = onLost;
@@ -102,7 +115,7 @@ export class GradientPool {
   async configure(workers, architecture) {
     const wanted = Math.max(1, Math.floor(workers)) - 1;
     while (this.helpers.length > wanted) this.helpers.pop().terminate();
-    while (this.helpers.length < wanted) this.helpers.push(new Helper(this.helperUrl, (why) => this.onLost(why)));
+    while (this.helpers.length < wanted) this.helpers.push(new Helper(this.helperUrl, this.onLost));
     if (architecture !== this.architecture) {
       this.local?.free();
       this.local = new wasm.GradientWorker(architecture);

@@ -6,10 +6,11 @@ import init, * as wasm from './pkg/digitlens.js';
 import { Hub } from './ui/hub.js';
 import { mountDrawPanel } from './ui/draw-panel.js';
 import { mountTour } from './ui/tour.js';
+import { mountClassroom } from './ui/classroom/classroom.js';
 
 const $ = (id) => document.getElementById(id);
 const hub = new Hub(wasm);
-/** What each mounted area offers the others (e.g. the tour): draw, train, lab. */
+/** What each mounted area offers the others (e.g. the tour): draw, train, lab, tour, classroom. */
 const areas = {};
 // For the console and the tests (`digitlens.draw` is the Draw area, as before `areas` existed;
 // `digitlens.wasmMemory()` is added once the module has loaded).
@@ -221,6 +222,8 @@ async function start() {
     return;
   }
 
+  // A lesson link's hidden parts and projector mode, before the pad takes strokes.
+  await areas.classroom.early;
   try {
     hub.setModel(wasm.Recognizer.pretrained(), { source: 'pretrained', label: 'pretrained (model/)' });
   } catch (e) {
@@ -237,10 +240,12 @@ async function start() {
     mountOptional('train-root', './ui/train.js', 'mountTrainPanel', 'Train'),
     mountOptional('model-root', './ui/lab.js', 'mountLab', 'Model'),
   ]);
+  await areas.classroom.restoreLesson();
   await followTrainingData();
   // After the first load, so saving does not compete with it for the network.
   await saveForOffline();
 }
 
-mountTour({ hub, areas, helpSlot: $('topbar-actions'), inviteBefore: $('main') });
+areas.tour = mountTour({ hub, areas, helpSlot: $('topbar-actions'), inviteBefore: $('main') });
+areas.classroom = mountClassroom({ hub, areas, slot: $('topbar-actions') });
 start();

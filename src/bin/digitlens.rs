@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use digitlens::class_file;
 use digitlens::data::Dataset;
 use digitlens::network::Network;
 use digitlens::recognizer::Recognizer;
@@ -44,7 +45,8 @@ enum Command {
     Train {
         #[command(flatten)]
         model: ModelChoice,
-        /// Folder with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz] and the t10k files.
+        /// Folder with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz] and the t10k files,
+        /// or a class-data file exported by the page (then the test set is www/data's t10k files).
         #[arg(long, default_value = "www/data")]
         data: PathBuf,
         #[arg(long, default_value_t = TrainConfig::default().epochs)]
@@ -84,9 +86,10 @@ enum Command {
     Eval {
         #[arg(long, default_value = "model/cnn.safetensors")]
         weights: PathBuf,
+        /// A folder of IDX files, or a class-data file exported by the page.
         #[arg(long, default_value = "www/data")]
         data: PathBuf,
-        /// Which files: t10k (test) or train.
+        /// Which files of a folder: t10k (test) or train.
         #[arg(long, default_value = "t10k")]
         split: String,
     },
@@ -148,7 +151,7 @@ fn main() -> Result<()> {
         }
         Command::Eval { weights: path, data, split } => {
             let network = weights::load(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?;
-            let set = Dataset::load_dir(&data, &split)?;
+            let set = load_data(&data, &split)?;
             let start = Instant::now();
             let result = evaluate(&network, &set)?;
             println!("{} images in {:.1} s", result.count, start.elapsed().as_secs_f64());
@@ -187,8 +190,9 @@ fn default_threads() -> usize {
 }
 
 fn train(network: Network, data: &Path, config: TrainConfig, out: &Path, threads: usize) -> Result<()> {
-    let train_set = Dataset::load_dir(data, "train")?;
-    let test_set = Dataset::load_dir(data, "t10k")?;
+    let train_set = load_data(data, "train")?;
+    // A class's own drawings are too few to test on as well: MNIST's test set then.
+    let test_set = Dataset::load_dir(if data.is_file() { Path::new("www/data") } else { data }, "t10k")?;
     let architecture = network.architecture().clone();
     println!("{}", architecture.summary()?);
     let mut trainer = Trainer::new(network, &train_set, config.clone())?.with_threads(threads);
@@ -248,6 +252,15 @@ fn train(network: Network, data: &Path, config: TrainConfig, out: &Path, threads
     std::fs::write(&card_path, serde_json::to_string_pretty(&card)? + "\n")?;
     println!("wrote {} and {}", out.display(), card_path.display());
     Ok(())
+}
+
+/// A class-data file (`class_file`), or the `<split>-…` IDX files of a folder.
+fn load_data(data: &Path, split: &str) -> Result<Dataset> {
+    if data.is_file() {
+        let bytes = std::fs::read(data).with_context(|| format!("reading {}", data.display()))?;
+        return class_file::read(&bytes).with_context(|| format!("reading the class-data file {}", data.display()));
+    }
+    Ok(Dataset::load_dir(data, split)?)
 }
 
 fn read_png(path: &Path) -> Result<(Vec<u8>, usize, usize)> {

@@ -93,6 +93,8 @@ export function mountDrawPanel(root, hub, { insideRoot } = {}) {
   const $ = (id) => document.getElementById(id);
 
   const pad = new Pad($('pad'));
+  // Around the pad nothing can be dragged (see the pad's own guard against selections).
+  body.querySelector('.draw-main').addEventListener('dragstart', (e) => e.preventDefault());
   const predictionEl = $('prediction');
   const digitEl = $('pred-digit');
   const captionEl = $('pred-caption');

@@ -193,11 +193,12 @@ export function mountWeights(section, hub) {
   hub.addEventListener('busy', describeSaved);
   describeSaved();
 
-  // Restore the last model on start, unless the user chose the pretrained one since.
+  // Restore the last model on start, unless the user chose the pretrained one since or a
+  // lesson link chose the model (hub.modelFromLink, set by classroom/classroom.js).
   storage.get(MODELS, SAVED_KEY).then(
     (record) => {
       saved = record ?? null;
-      if (saved?.active && hub.info?.source === 'pretrained' && !hub.busy) restore(saved);
+      if (saved?.active && hub.info?.source === 'pretrained' && !hub.busy && !hub.modelFromLink) restore(saved);
       describeSaved();
     },
     (error) => {

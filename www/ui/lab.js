@@ -1,6 +1,7 @@
 // The model lab (the page's "Model" area): the summary of the model in use, an architecture
 // editor whose errors teach, a comparison of training runs, weights in and out, the confusion
-// matrix on the test set, and fine-tuning on the user's own handwriting.
+// matrix on the test set, fine-tuning on the user's own handwriting, and a class's handwriting
+// as a dataset (classroom/class-data.js).
 //
 // Hub contract (see hub.js for 'model', 'error', 'busy'):
 //   reads   hub.recognizer, hub.info, hub.busy, hub.runs + 'run' events (from the Train panel),
@@ -16,6 +17,7 @@ import { mountCompare } from './lab-compare.js';
 import { mountWeights } from './lab-weights.js';
 import { mountConfusion } from './lab-confusion.js';
 import { mountTeach } from './lab-teach.js';
+import { mountClassData } from './classroom/class-data.js';
 
 function addStylesheet() {
   const href = new URL('./lab.css', import.meta.url).href;
@@ -34,6 +36,7 @@ export function mountLab(root, hub) {
     weights: section('weights'),
     confusion: section('confusion'),
     teach: section('teach'),
+    class: section('class'),
   };
   root.replaceChildren(el('div', { className: 'lab-grid' }, Object.values(sections)));
 
@@ -49,5 +52,6 @@ export function mountLab(root, hub) {
   mountWeights(sections.weights, hub);
   mountConfusion(sections.confusion, hub);
   mountTeach(sections.teach, hub);
-  return { editor };
+  const classData = mountClassData(sections.class, hub);
+  return { editor, classData };
 }

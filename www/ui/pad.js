@@ -122,8 +122,18 @@ export class Pad extends EventTarget {
   #listen() {
     const c = this.canvas;
     c.addEventListener('pointerdown', (e) => {
-      if (this.drawing !== null || (e.pointerType === 'mouse' && e.button !== 0)) return;
+      if (e.pointerType === 'mouse' && e.button !== 0) return;
+      // Another finger while one draws is ignored. The same pointer pressing again means its
+      // stroke ended unseen (its release went elsewhere): that stroke is over, a new one begins.
+      if (this.drawing !== null && e.pointerId !== this.drawing) return;
       e.preventDefault();
+      // A text selection left around the pad (a stroke begun on a button's label and dragged
+      // in) would turn this press into dragging that selection: the browser cancels the
+      // pointer at once, and every later stroke too. Drop the selection; take the focus, so
+      // the pad's keys (Delete, Ctrl+Z) apply to it rather than to the button.
+      document.getSelection()?.removeAllRanges();
+      // (No focus ring for a pen: it shows where keyboard focus went, not where one draws.)
+      if (document.activeElement !== c) c.focus({ preventScroll: true, focusVisible: false });
       this.drawing = e.pointerId;
       try {
         c.setPointerCapture(e.pointerId);
@@ -156,8 +166,11 @@ export class Pad extends EventTarget {
     c.addEventListener('pointerup', end);
     c.addEventListener('pointercancel', end);
     c.addEventListener('lostpointercapture', end);
-    // No scrolling, zooming or context menu while drawing with touch or pen.
+    // No scrolling, zooming or context menu while drawing with touch or pen; no selection
+    // or drag-and-drop gesture may begin on the pad.
     c.addEventListener('touchstart', (e) => e.preventDefault(), { passive: false });
+    c.addEventListener('selectstart', (e) => e.preventDefault());
+    c.addEventListener('dragstart', (e) => e.preventDefault());
     c.addEventListener('contextmenu', (e) => e.preventDefault());
   }
 

@@ -260,7 +260,7 @@ function remembered() {
 
 /**
  * Mounts the Help button (into `helpSlot`), the first-visit invitation (before `inviteBefore`)
- * and the tour dialog. Returns {open(stepIndex), close(), dialog}.
+ * and the tour dialog. Returns {open(stepIndex), close(), dialog, step}.
  */
 export function mountTour({ hub, areas, helpSlot, inviteBefore }) {
   let index = 0;
@@ -501,5 +501,5 @@ export function mountTour({ hub, areas, helpSlot, inviteBefore }) {
     help.focus();
   });
 
-  return { open, close, dialog };
+  return { open, close, dialog, /** The step shown (0-based). */ get step() { return index; } };
 }

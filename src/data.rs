@@ -19,6 +19,11 @@ pub fn normalize(pixels: &[f32]) -> Vec<f32> {
     pixels.iter().map(|p| (p - MNIST_MEAN) / MNIST_STD).collect()
 }
 
+/// `normalize` as a tensor operation, so that gradients reach the pixels (attribution).
+pub fn normalize_tensor(pixels: &candle_core::Tensor) -> Result<candle_core::Tensor> {
+    Ok(pixels.affine(1.0 / MNIST_STD as f64, -(MNIST_MEAN / MNIST_STD) as f64)?)
+}
+
 /// Undoes gzip compression when the bytes start with the gzip magic; otherwise returns them.
 pub fn gunzip_if_needed(bytes: &[u8]) -> Result<Vec<u8>> {
     if bytes.starts_with(&[0x1f, 0x8b]) {

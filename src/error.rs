@@ -21,6 +21,9 @@ pub enum Error {
     /// Bad training settings or data.
     #[error("bad training settings: {0}")]
     Config(String),
+    /// A question an attribution map cannot answer (unknown method, digit out of range...).
+    #[error("cannot explain: {0}")]
+    Explain(String),
     /// A failure inside candle; should not happen for valid inputs.
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),

@@ -4,6 +4,7 @@
 pub mod class_file;
 pub mod data;
 pub mod error;
+pub mod explain;
 pub mod kernels;
 pub mod memory;
 pub mod network;

@@ -7,6 +7,7 @@ use crate::parallel::Dropout;
 use crate::rng::Rng;
 use crate::spec::{Activation, Architecture, LayerInfo, LayerSpec, Padding, Shape, INPUT_SIZE};
 use candle_core::{DType, Device, Tensor, Var, D};
+use std::ops::Range;
 
 /// One layer's output for a batch, kept for the activation maps.
 #[derive(Debug)]
@@ -25,6 +26,24 @@ enum Op {
     Flatten,
     Dense { weight: Var, bias: Var, relu: bool },
     Dropout { rate: f32 },
+}
+
+/// Whether a pass records gradients for the weights (training) or treats them as constants.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Weights {
+    Trainable,
+    Constant,
+}
+
+impl Weights {
+    /// A parameter as the pass uses it: detached from the graph when it is a constant (a cheap
+    /// copy: the tensors share their storage).
+    fn get(self, var: &Var) -> Tensor {
+        match self {
+            Weights::Trainable => var.as_tensor().clone(),
+            Weights::Constant => var.as_detached_tensor(),
+        }
+    }
 }
 
 /// A trainable network. One type serves the CLI, the wasm API and the tests.
@@ -147,7 +166,17 @@ impl Network {
 
     /// Logits (N×10). `dropout` gives the training-time masks; `None` means inference.
     pub fn forward(&self, input: &Tensor, dropout: Option<Dropout>) -> Result<Tensor> {
-        self.run(input, dropout, None)
+        self.run(input, 0..self.ops.len(), Weights::Trainable, dropout, None)
+    }
+
+    /// Layers `layers` only (inference), with the weights held constant: a backward pass from
+    /// the result reaches the input (and whatever it came from) without computing gradients for
+    /// the weights. Attribution (`crate::explain`) splits the network this way at a layer.
+    pub fn forward_layers(&self, input: &Tensor, layers: Range<usize>) -> Result<Tensor> {
+        if layers.start > layers.end || layers.end > self.ops.len() {
+            return Err(Error::Stack(format!("no layers {layers:?} in a stack of {}", self.ops.len())));
+        }
+        self.run(input, layers, Weights::Constant, None, None)
     }
 
     /// How many values `forward_with_taps` taps for one image, all layers together.
@@ -163,14 +192,21 @@ impl Network {
     /// Logits plus the output of every layer worth looking at (inference mode).
     pub fn forward_with_taps(&self, input: &Tensor) -> Result<(Tensor, Vec<Tap>)> {
         let mut taps = Vec::new();
-        let logits = self.run(input, None, Some(&mut taps))?;
+        let logits = self.run(input, 0..self.ops.len(), Weights::Trainable, None, Some(&mut taps))?;
         Ok((logits, taps))
     }
 
-    fn run(&self, input: &Tensor, dropout: Option<Dropout>, mut taps: Option<&mut Vec<Tap>>) -> Result<Tensor> {
+    fn run(
+        &self,
+        input: &Tensor,
+        layers: Range<usize>,
+        weights: Weights,
+        dropout: Option<Dropout>,
+        mut taps: Option<&mut Vec<Tap>>,
+    ) -> Result<Tensor> {
         let mut x = input.clone();
         let with_taps = taps.is_some();
-        for (op, layer) in self.ops.iter().zip(&self.info) {
+        for (op, layer) in self.ops[layers.clone()].iter().zip(&self.info[layers]) {
             let mut tap = |suffix: &str, values: &Tensor| {
                 if let Some(taps) = taps.as_deref_mut() {
                     taps.push(Tap { name: format!("{}{suffix}", layer.name), shape: layer.output, values: values.clone() });
@@ -179,7 +215,7 @@ impl Network {
             x = match op {
                 // Taps want the pre-activation too; otherwise the ReLU is fused into the conv.
                 Op::Conv { weight, bias, stride, padding, relu } if with_taps => {
-                    let z = kernels::conv2d(&x, weight, bias, *stride, *padding, false)?;
+                    let z = kernels::conv2d(&x, &weights.get(weight), &weights.get(bias), *stride, *padding, false)?;
                     tap("", &z);
                     if *relu {
                         let a = kernels::relu(&z)?;
@@ -189,7 +225,9 @@ impl Network {
                         z
                     }
                 }
-                Op::Conv { weight, bias, stride, padding, relu } => kernels::conv2d(&x, weight, bias, *stride, *padding, *relu)?,
+                Op::Conv { weight, bias, stride, padding, relu } => {
+                    kernels::conv2d(&x, &weights.get(weight), &weights.get(bias), *stride, *padding, *relu)?
+                }
                 Op::Pool { size, stride } => {
                     let y = kernels::max_pool2d(&x, *size, *stride)?;
                     tap("", &y);
@@ -202,7 +240,7 @@ impl Network {
                 }
                 Op::Flatten => x.flatten_from(1)?,
                 Op::Dense { weight, bias, relu } => {
-                    let z = kernels::linear(&x, weight, bias)?;
+                    let z = kernels::linear(&x, &weights.get(weight), &weights.get(bias))?;
                     let y = if *relu { kernels::relu(&z)? } else { z };
                     tap("", &y);
                     y

@@ -194,6 +194,20 @@ struct Fitted {
     ink: Vec<f32>,
     width: usize,
     height: usize,
+    /// The ink box's corner and its size, in image pixels.
+    ink_box: InkBox,
+}
+
+/// Where the 28×28 input lies on the image it was read from: input pixel (x, y) covers image
+/// pixels `left + x·scale_x ..` and `top + y·scale_y ..`. An attribution map over the input
+/// is drawn over the drawing with it.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
+    pub left: f32,
+    pub top: f32,
+    pub scale_x: f32,
+    pub scale_y: f32,
 }
 
 /// The digit's ink, cropped to its box and fitted into `FIT`×`FIT` (the longer side exactly);
@@ -212,7 +226,7 @@ fn fit_digit(rgba: &[u8], width: usize, height: usize) -> Option<Fitted> {
     let ink = resample(box_w, box_h, fit_w, fit_h, |y, row| {
         inks(&rgba[((y0 + y) * width + x0) * 4..((y0 + y) * width + x1 + 1) * 4], &rule, row);
     });
-    Some(Fitted { ink, width: fit_w, height: fit_h })
+    Some(Fitted { ink, width: fit_w, height: fit_h, ink_box: (x0, y0, x1, y1) })
 }
 
 /// The inclusive box around the pixels whose ink is over `BOX_THRESHOLD`, or `None`. One
@@ -282,6 +296,11 @@ fn resample(w: usize, h: usize, out_w: usize, out_h: usize, mut read_row: impl F
 /// The 28×28 MNIST-style image (values in 0..1, row-major) for an RGBA image of any size,
 /// or `None` when there is no digit to read (empty, or only a speck of ink).
 pub fn preprocess_rgba(rgba: &[u8], width: usize, height: usize) -> Result<Option<Vec<f32>>> {
+    Ok(preprocess_placed(rgba, width, height)?.map(|(input, _)| input))
+}
+
+/// `preprocess_rgba` plus where the 28×28 input lies on the image.
+pub fn preprocess_placed(rgba: &[u8], width: usize, height: usize) -> Result<Option<(Vec<f32>, Placement)>> {
     if width == 0 || height == 0 {
         return Err(Error::Image(format!("a {width}×{height} image has no pixels")));
     }
@@ -294,12 +313,19 @@ pub fn preprocess_rgba(rgba: &[u8], width: usize, height: usize) -> Result<Optio
             rgba.len()
         )));
     }
-    Ok(fit_digit(rgba, width, height).map(|fitted| centre_by_mass(&fitted)))
+    Ok(fit_digit(rgba, width, height).map(|fitted| {
+        let (input, (ox, oy)) = centre_by_mass(&fitted);
+        let (x0, y0, x1, y1) = fitted.ink_box;
+        let scale_x = (x1 - x0 + 1) as f32 / fitted.width as f32;
+        let scale_y = (y1 - y0 + 1) as f32 / fitted.height as f32;
+        let placement = Placement { left: x0 as f32 - ox as f32 * scale_x, top: y0 as f32 - oy as f32 * scale_y, scale_x, scale_y };
+        (input, placement)
+    }))
 }
 
 /// Pastes a fitted digit into 28×28 so that its centre of mass lands on the centre
-/// (to the nearest pixel), keeping it inside the frame.
-fn centre_by_mass(fitted: &Fitted) -> Vec<f32> {
+/// (to the nearest pixel), keeping it inside the frame; also returns where its corner went.
+fn centre_by_mass(fitted: &Fitted) -> (Vec<f32>, (usize, usize)) {
     let (w, h) = (fitted.width, fitted.height);
     let fitted = &fitted.ink;
     let (mut mass, mut mx, mut my) = (0.0f32, 0.0f32, 0.0f32);
@@ -320,7 +346,7 @@ fn centre_by_mass(fitted: &Fitted) -> Vec<f32> {
             out[(y + oy) * INPUT_SIZE + x + ox] = fitted[y * w + x].clamp(0.0, 1.0);
         }
     }
-    out
+    (out, (ox, oy))
 }
 
 /// Centre of mass (x, y) of a 28×28 image, with pixel centres at i + 0.5.

@@ -7,6 +7,7 @@ import { Hub } from './ui/hub.js';
 import { mountDrawPanel } from './ui/draw-panel.js';
 import { mountTour } from './ui/tour.js';
 import { mountClassroom } from './ui/classroom/classroom.js';
+import { mountExplainPanel, EXPLAIN_WORKER_URL } from './ui/explain/panel.js';
 
 const $ = (id) => document.getElementById(id);
 const hub = new Hub(wasm);
@@ -160,7 +161,7 @@ async function saveForOffline() {
     await navigator.serviceWorker.register(new URL('./sw.js', import.meta.url), { scope: './' });
     const registration = await navigator.serviceWorker.ready;
     const loaded = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')].map((e) => e.name);
-    const urls = [location.href, ...loaded, WORKER_SCRIPT, ...WORKER_MODULES, ...TRAINING_DATA].filter((u) => new URL(u).origin === location.origin);
+    const urls = [location.href, ...loaded, WORKER_SCRIPT, ...WORKER_MODULES, EXPLAIN_WORKER_URL, ...TRAINING_DATA].filter((u) => new URL(u).origin === location.origin);
     const reply = await new Promise((resolve) => {
       const channel = new MessageChannel();
       channel.port1.onmessage = ({ data }) => resolve(data);
@@ -194,6 +195,7 @@ function unavailable(what) {
 async function start() {
   // The drawing area appears at once; it starts reading digits when the model arrives.
   areas.draw = mountDrawPanel($('draw-root'), hub, { insideRoot: $('inside-root') });
+  areas.explain = mountExplainPanel($('why-root'), hub, { draw: areas.draw, inputView: $('input-view'), padFrame: document.querySelector('.pad-frame') });
 
   const wasmUrl = new URL('./pkg/digitlens_bg.wasm', import.meta.url);
   let bytes;

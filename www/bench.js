@@ -15,11 +15,11 @@ window.benchResults = results;
 const table = document.getElementById('bench-results');
 const status = document.getElementById('bench-status');
 
-/** `extra`: what the measurement was taken with, e.g. {workers: 2}. */
+/** `extra`: more keys of the result, e.g. {method} for explain_ms. */
 function report(name, value, note, extra = {}) {
-  results.push({ name, value, note, ...extra });
+  results.push({ name, ...extra, value, note });
   const row = table.insertRow();
-  row.insertCell().textContent = extra.workers ? `${name} (${extra.workers})` : name;
+  row.insertCell().textContent = [name, ...Object.values(extra)].join(' ');
   row.insertCell().textContent = Number.isInteger(value) ? String(value) : value.toFixed(value < 10 ? 3 : 1);
   row.insertCell().textContent = note;
 }
@@ -134,6 +134,12 @@ async function run() {
     `one 280×280 RGBA drawing → preprocessing, probabilities and every layer's activations in JS, as the pad reads it (predictImage into a reused buffer), median of ${PREDICTIONS}`);
   report('infer_with_maps_new_buffer_ms', timeEach(() => recognizer.predictImage(drawing, 280, 280), PREDICTIONS),
     `the same, each result in a new Float32Array of ${activations.length} values (predictImage without a buffer), median of ${PREDICTIONS}`);
+
+  for (const method of ['gradient', 'integrated', 'occlusion', 'gradcam']) {
+    const repeats = method === 'gradient' || method === 'gradcam' ? PREDICTIONS : 30;
+    report('explain_ms', timeEach(() => recognizer.explain(drawing, 280, 280, { method }), repeats),
+      `one 280×280 drawing → its ${method} map (Recognizer.explain), median of ${repeats}`, { method });
+  }
 
   const rates = [];
   for (let repeat = 0; repeat < 3; repeat++) {

@@ -12,6 +12,9 @@ use digitlens::weights;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+#[path = "digitlens/explain.rs"]
+mod explain;
+
 #[derive(Parser)]
 #[command(name = "digitlens", version, about = "Train, evaluate and inspect the digitlens CNN")]
 struct Cli {
@@ -99,6 +102,38 @@ enum Command {
         #[arg(long, default_value = "model/cnn.safetensors")]
         weights: PathBuf,
     },
+    /// Why the model reads a PNG digit as it does: the attribution map as a picture over the
+    /// digit (red: towards the target, blue: away) and its top-3 regions.
+    Explain {
+        image: PathBuf,
+        /// gradient, integrated, occlusion or gradcam.
+        #[arg(long, default_value = "gradient")]
+        method: String,
+        /// The digit to explain (default: the predicted one).
+        #[arg(long)]
+        target: Option<u8>,
+        /// Explain the target rather than this digit (target's logit minus this one's).
+        #[arg(long)]
+        versus: Option<u8>,
+        /// Write the map over the digit to this PNG (280 × 280).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, default_value = "model/cnn.safetensors")]
+        weights: PathBuf,
+    },
+    /// The deletion test of every attribution method on MNIST test digits: the per-method
+    /// ratios to random erasure and the deletion curve at 1/2/5/10 %.
+    Faithfulness {
+        #[arg(long, default_value = "model/cnn.safetensors")]
+        weights: PathBuf,
+        #[arg(long, default_value = "www/data")]
+        data: PathBuf,
+        /// How many test digits (the first ones of the test set).
+        #[arg(long, default_value_t = 500)]
+        count: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
     /// The Keras-style summary of an architecture.
     Summary {
         #[command(flatten)]
@@ -175,6 +210,15 @@ fn main() -> Result<()> {
                 println!("  {d}: {:6.2}% {}", p * 100.0, "#".repeat((p * 40.0).round() as usize));
             }
             Ok(())
+        }
+        Command::Explain { image, method, target, versus, out, weights: path } => {
+            let network = weights::load(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?;
+            let question = digitlens::explain::Question { method: digitlens::explain::Method::parse(&method)?, target, versus };
+            explain::explain(&network, read_png(&image)?, question, out.as_deref())
+        }
+        Command::Faithfulness { weights: path, data, count, seed } => {
+            let network = weights::load(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?;
+            explain::faithfulness(&network, &data, count, seed)
         }
         Command::Summary { model } => {
             println!("{}", model.architecture()?.summary()?);
@@ -330,6 +374,7 @@ fn bench(data: &Path, batches: usize, epoch: bool, ops: bool) -> Result<()> {
     let drawing = as_drawing(test_set.image(0));
     let ms = time_each(200, || Ok(recognizer.predict_image(&drawing, 280, 280).map(drop)?))?;
     bench_line("infer_with_maps_ms", ms, "one 280×280 RGBA drawing → preprocessing, probabilities and every layer's activations, median of 200");
+    explain::bench(recognizer.network(), &drawing, |repeats, f| time_each(repeats, f))?;
     let subset = test_set.subset(&(0..1000).collect::<Vec<_>>());
     let ms = time_each(3, || Ok(evaluate(recognizer.network(), &subset).map(drop)?))?;
     bench_line("batch_infer_img_per_s", 1000.0 / ms * 1000.0, "1000 test images in chunks of 500, median of 3 runs");

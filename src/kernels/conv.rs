@@ -236,9 +236,11 @@ impl CustomOp3 for Conv2d {
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let g = self.geometry(x.dims(), w.dims())?;
-        // The network's input image needs no gradient; hidden layers' inputs do.
+        // The network's input image needs no gradient (except for attribution); hidden layers'
+        // inputs do. Constant weights (attribution, `Network::forward_layers`) need none.
         let input_needs_grad = x.track_op();
-        let (dx, dw, db) = read([x, w, y, dy], |[x, w, y, dy]| {
+        let weights_need_grad = w.track_op() || b.track_op();
+        let (dx, dw_db) = read([x, w, y, dy], |[x, w, y, dy]| {
             // Through the fused ReLU the gradient flows only where the output is positive.
             let masked_dy;
             let dy = if self.relu {
@@ -247,11 +249,14 @@ impl CustomOp3 for Conv2d {
             } else {
                 dy
             };
-            let (dw, db) = weight_grad(&g, x, dy);
-            (input_needs_grad.then(|| input_grad(&g, w, dy)), dw, db)
+            (input_needs_grad.then(|| input_grad(&g, w, dy)), weights_need_grad.then(|| weight_grad(&g, x, dy)))
         })?;
         let dx = dx.map(|dx| Tensor::from_vec(dx, x.shape(), x.device())).transpose()?;
-        Ok((dx, Some(Tensor::from_vec(dw, w.shape(), w.device())?), Some(Tensor::from_vec(db, b.shape(), b.device())?)))
+        let (dw, db) = match dw_db {
+            Some((dw, db)) => (Some(Tensor::from_vec(dw, w.shape(), w.device())?), Some(Tensor::from_vec(db, b.shape(), b.device())?)),
+            None => (None, None),
+        };
+        Ok((dx, dw, db))
     }
 }
 

@@ -47,7 +47,8 @@ impl CustomOp3 for Linear {
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _b: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        // dy is 1 × units: dx = dy·W, dW = dyᵀ·x, db = dy.
-        Ok((Some(dy.matmul(w)?), Some(dy.t()?.matmul(x)?), Some(dy.squeeze(0)?)))
+        // dy is 1 × units: dx = dy·W, dW = dyᵀ·x, db = dy (none for constant weights).
+        let dw = if w.track_op() { Some(dy.t()?.matmul(x)?) } else { None };
+        Ok((Some(dy.matmul(w)?), dw, Some(dy.squeeze(0)?)))
     }
 }

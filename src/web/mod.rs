@@ -1,6 +1,7 @@
 //! The wasm-bindgen layer: thin shims that convert between JS values and the core types.
 //! No logic lives here; every error crosses to JS as a `JsError` with the core's message.
 
+mod explain;
 mod parallel;
 mod recognizer;
 mod trainer;

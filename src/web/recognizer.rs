@@ -12,7 +12,7 @@ pub struct Recognizer(pub(crate) recognizer::Recognizer);
 
 /// `target[key] = value`. Keys are interned: a live pad sets the same few keys many times a
 /// second, and decoding each into a new JS string cost more than setting it.
-fn set(target: &Object, key: &str, value: &JsValue) -> Result<(), JsError> {
+pub(super) fn set(target: &Object, key: &str, value: &JsValue) -> Result<(), JsError> {
     Reflect::set(target, &intern(key).into(), value).map(|_| ()).map_err(|_| JsError::new("cannot build the result object"))
 }
 

@@ -13,7 +13,7 @@ const WASM = path.join(ROOT, 'www', 'pkg', 'digitlens_bg.wasm');
 const WEIGHTS = path.join(ROOT, 'model', 'cnn.safetensors');
 const TIMEOUT_MS = 15 * 60_000;
 
-/** `extra`: what the measurement was taken with, e.g. {workers: 2}. */
+/** `extra`: more keys of the line, e.g. {method} for explain_ms. */
 function print(name, value, note, extra = {}) {
   console.log(JSON.stringify({ target: 'wasm', name, ...extra, value: Math.round(value * 1000) / 1000, note }));
 }

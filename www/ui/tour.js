@@ -181,6 +181,32 @@ export const STEPS = [
     },
   },
   {
+    id: 'why',
+    title: 'Why this digit? Red and blue on your drawing',
+    text: () => [
+      'The network does not say why it chose its answer, but we can ask it: which pixels of your drawing, changed a little, would change its score the most? Red marks the strokes that pushed it towards its answer, blue the ones that pushed it away.',
+      'Pick another digit to ask “why not that one?”, or a second digit to contrast: “why 7 rather than 1?”. Integrated gradients and occlusion are slower and more careful: they run when your stroke ends.',
+    ],
+    terms: [
+      ['attribution map', 'one number per input pixel: how much that pixel counted for (red) or against (blue) a digit.'],
+      ['gradient', 'how fast the score changes when a pixel gets a little darker.'],
+    ],
+    target: ({ find }) => find('#why-root', '#area-why'),
+    enter: ({ areas }) => {
+      if (areas.draw && !areas.draw.hasInput()) areas.draw.drawExample();
+    },
+    action: {
+      label: () => 'Explain my drawing',
+      run: ({ areas }) => {
+        if (!areas.explain) throw new Error('the explanation area is not on the page');
+        areas.explain.setMethod('gradient');
+        const e = areas.explain.current();
+        if (!e || e.digit === undefined) return 'Draw a digit on the pad first, then press again.';
+        return `It reads ${e.digit}. ${e.sentence}`;
+      },
+    },
+  },
+  {
     id: 'curves',
     title: 'Training and validation curves',
     text: () => [

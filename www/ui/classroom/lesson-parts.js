@@ -6,6 +6,7 @@
 //   train    every field of the Train settings, by its name
 //   drawing  the strokes on the pad (stroke-code.js)
 //   maps     the colour scale of the maps and the enlarged channel, if one is open
+//   explain  the "Why this digit?" choices: method, target, contrast, overlay on the pad
 //   view     the area at the top of the window
 import { registerState } from './lesson-state.js';
 import { encodeStrokes, decodeStrokes } from './stroke-code.js';
@@ -136,6 +137,18 @@ export function registerPageParts({ hub, areas }) {
       const channel = Number(value.open.channel);
       if (!Number.isInteger(channel) || channel < 0 || channel >= group.canvases.length) throw new Error(`${value.open.layer} has no channel ${value.open.channel}`);
       maps.openDetail(group, channel);
+    },
+  });
+
+  registerState('explain', {
+    get() {
+      const choices = areas.explain?.choices();
+      const isDefault = choices && choices.method === 'gradient' && choices.target === undefined && choices.versus === undefined && choices.onPad;
+      return isDefault ? undefined : choices;
+    },
+    set(value) {
+      if (!areas.explain) throw new Error('the explanation is not on this page');
+      areas.explain.setChoices(value);
     },
   });
 

@@ -11,10 +11,13 @@ pub mod network;
 pub mod optim;
 pub mod parallel;
 pub mod preprocess;
+pub mod projection;
 pub mod recognizer;
 pub mod rng;
 pub mod spec;
+pub mod topk;
 pub mod train;
+pub mod visualize;
 pub mod weights;
 
 #[cfg(target_arch = "wasm32")]

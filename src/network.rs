@@ -166,7 +166,7 @@ impl Network {
 
     /// Logits (N×10). `dropout` gives the training-time masks; `None` means inference.
     pub fn forward(&self, input: &Tensor, dropout: Option<Dropout>) -> Result<Tensor> {
-        self.run(input, 0..self.ops.len(), Weights::Trainable, dropout, None)
+        self.run(input, 0..self.ops.len(), Weights::Trainable, dropout, None, 0.0)
     }
 
     /// Layers `layers` only (inference), with the weights held constant: a backward pass from
@@ -176,7 +176,7 @@ impl Network {
         if layers.start > layers.end || layers.end > self.ops.len() {
             return Err(Error::Stack(format!("no layers {layers:?} in a stack of {}", self.ops.len())));
         }
-        self.run(input, layers, Weights::Constant, None, None)
+        self.run(input, layers, Weights::Constant, None, None, 0.0)
     }
 
     /// How many values `forward_with_taps` taps for one image, all layers together.
@@ -192,10 +192,20 @@ impl Network {
     /// Logits plus the output of every layer worth looking at (inference mode).
     pub fn forward_with_taps(&self, input: &Tensor) -> Result<(Tensor, Vec<Tap>)> {
         let mut taps = Vec::new();
-        let logits = self.run(input, 0..self.ops.len(), Weights::Trainable, None, Some(&mut taps))?;
+        let logits = self.run(input, 0..self.ops.len(), Weights::Trainable, None, Some(&mut taps), 0.0)?;
         Ok((logits, taps))
     }
 
+    /// The taps of an inference pass (values as `forward_with_taps` gives them) whose ReLUs
+    /// pass `leak` times the gradient where they are closed: gradient ascent on the input
+    /// (`crate::visualize`) needs a way out of units a grey start leaves at zero.
+    pub fn taps_with_leaky_relu(&self, input: &Tensor, leak: f64) -> Result<Vec<Tap>> {
+        let mut taps = Vec::new();
+        self.run(input, 0..self.ops.len(), Weights::Constant, None, Some(&mut taps), leak)?;
+        Ok(taps)
+    }
+
+    /// Layers `layers` of the network; `leak`: see `taps_with_leaky_relu` (0 for a plain ReLU).
     fn run(
         &self,
         input: &Tensor,
@@ -203,9 +213,15 @@ impl Network {
         weights: Weights,
         dropout: Option<Dropout>,
         mut taps: Option<&mut Vec<Tap>>,
+        leak: f64,
     ) -> Result<Tensor> {
         let mut x = input.clone();
         let with_taps = taps.is_some();
+        // `z − detach(z)` is exactly zero, so the values stay those of a plain ReLU.
+        let rectify = |z: &Tensor| -> Result<Tensor> {
+            let y = kernels::relu(z)?;
+            Ok(if leak > 0.0 { (y + ((z - z.detach())? * leak)?)? } else { y })
+        };
         for (op, layer) in self.ops[layers.clone()].iter().zip(&self.info[layers]) {
             let mut tap = |suffix: &str, values: &Tensor| {
                 if let Some(taps) = taps.as_deref_mut() {
@@ -218,7 +234,7 @@ impl Network {
                     let z = kernels::conv2d(&x, &weights.get(weight), &weights.get(bias), *stride, *padding, false)?;
                     tap("", &z);
                     if *relu {
-                        let a = kernels::relu(&z)?;
+                        let a = rectify(&z)?;
                         tap(".relu", &a);
                         a
                     } else {
@@ -234,14 +250,14 @@ impl Network {
                     y
                 }
                 Op::Relu => {
-                    let y = kernels::relu(&x)?;
+                    let y = rectify(&x)?;
                     tap("", &y);
                     y
                 }
                 Op::Flatten => x.flatten_from(1)?,
                 Op::Dense { weight, bias, relu } => {
                     let z = kernels::linear(&x, &weights.get(weight), &weights.get(bias))?;
-                    let y = if *relu { kernels::relu(&z)? } else { z };
+                    let y = if *relu { rectify(&z)? } else { z };
                     tap("", &y);
                     y
                 }

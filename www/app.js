@@ -242,6 +242,12 @@ async function start() {
     mountOptional('train-root', './ui/train.js', 'mountTrainPanel', 'Train'),
     mountOptional('model-root', './ui/lab.js', 'mountLab', 'Model'),
   ]);
+  try {
+    const { mountInsight } = await import('./ui/insight/insight.js');
+    areas.insight = mountInsight(hub, areas, { mapRoot: $('inside-root'), trainRoot: $('train-root') });
+  } catch (e) {
+    showError(`The channel cards and the map of all digits could not be loaded: ${e.message || e}`, 'The rest of the page keeps working.');
+  }
   await areas.classroom.restoreLesson();
   await followTrainingData();
   // After the first load, so saving does not compete with it for the network.

@@ -102,6 +102,24 @@ function profileOps() {
   }
 }
 
+/** What each unit looks for (ui/insight/worker.js does the same in its worker): the pass over
+ *  the test digits, feature visualisation, the map of all digits. */
+function insight(recognizer, test) {
+  const started = performance.now();
+  const pass = new wasm.TopK(recognizer);
+  for (let done = 0; done < test.length;) done = pass.add(recognizer, test, done + 250);
+  report('topk_pass_s', (performance.now() - started) / 1000,
+    `one pass over ${test.length} test digits keeping every channel's top and bottom 9, peaks and dense1 (TopK.add in chunks of 250)`);
+  const units = [['conv1.relu', 5], ['conv2.relu', 17], ['dense1', 40]];
+  let i = 0;
+  report('visualize_ms', timeEach(() => recognizer.visualize(...units[i++ % units.length], { steps: 128 }), 6),
+    'feature visualisation of one channel (128 steps; conv1.relu, conv2.relu, dense1 in turn), median of 6');
+  const projected = performance.now();
+  pass.projection(2);
+  report('projection_s', (performance.now() - projected) / 1000, `PCA of the ${test.length} test digits' dense1 activations to 2-D`);
+  pass.free();
+}
+
 /** Runs the training measurements in a Web Worker; resolves when it has reported them all. */
 function trainInWorker() {
   return new Promise((resolve, reject) => {
@@ -150,6 +168,8 @@ async function run() {
     evaluation.free();
   }
   report('batch_infer_img_per_s', median(rates), `${BATCH_IMAGES} test images through Evaluation.add in chunks of ${EVAL_CHUNK}, median of 3 runs`);
+
+  insight(recognizer, test);
 
   profileOps();
 

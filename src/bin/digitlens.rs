@@ -7,7 +7,10 @@ use digitlens::data::Dataset;
 use digitlens::network::Network;
 use digitlens::recognizer::Recognizer;
 use digitlens::spec::Architecture;
+use digitlens::projection::pca;
+use digitlens::topk::TopK;
 use digitlens::train::{evaluate, Event, OptimizerKind, Schedule, TrainConfig, Trainer};
+use digitlens::visualize::{visualize, AscentOptions};
 use digitlens::weights;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -153,6 +156,20 @@ enum Command {
         #[arg(long)]
         no_ops: bool,
     },
+    /// Feature visualisation as real maximisation: per layer, how the activation gradient ascent
+    /// reaches compares with the largest any of the first `--images` test digits reaches.
+    Units {
+        #[arg(long, default_value = "model/cnn.safetensors")]
+        weights: PathBuf,
+        #[arg(long, default_value = "www/data")]
+        data: PathBuf,
+        #[arg(long, default_value_t = 500)]
+        images: usize,
+        #[arg(long, default_value_t = AscentOptions::default().steps)]
+        steps: usize,
+        /// Layers to report (all of them when none is given).
+        layers: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -225,7 +242,43 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench { data, batches, no_epoch, no_ops } => bench(&data, batches, !no_epoch, !no_ops),
+        Command::Units { weights: path, data, images, steps, layers } => units(&path, &data, images, steps, layers),
     }
+}
+
+fn units(path: &Path, data: &Path, images: usize, steps: usize, layers: Vec<String>) -> Result<()> {
+    let network = weights::load(&std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)?;
+    let test = Dataset::load_dir(data, "t10k")?;
+    let mut pass = TopK::new(&network)?;
+    pass.add_until(&network, &test, images)?;
+    let all: Vec<(String, Vec<usize>)> = pass.layers();
+    let chosen: Vec<&(String, Vec<usize>)> = all.iter().filter(|(name, _)| layers.is_empty() || layers.contains(name)).collect();
+    if chosen.is_empty() {
+        bail!("no such layer; this model has {}", all.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "));
+    }
+    println!("feature visualisation ({steps} steps) vs the largest value any of {} test digits reaches", pass.count());
+    println!("(reached: channels where it is at least as large; dead: channels that stay 0 on every digit and on the visualisation)");
+    println!("{:<12}{:>9}{:>14}{:>6}{:>11}{:>9}{:>9}", "layer", "channels", "reached", "dead", "min ratio", "median", "ms/unit");
+    for (name, shape) in chosen {
+        let start = Instant::now();
+        let results = (0..shape[0])
+            .map(|c| {
+                let best = pass.channel(name, c)?.top[0].value;
+                let v = visualize(&network, name, c, AscentOptions { steps, ..AscentOptions::default() })?;
+                Ok((v.activation, best))
+            })
+            .collect::<Result<Vec<(f32, f32)>>>()?;
+        let ms = start.elapsed().as_secs_f64() * 1000.0 / shape[0] as f64;
+        let reached = results.iter().filter(|(v, best)| v >= best).count();
+        let dead = results.iter().filter(|(v, best)| *v <= 0.0 && *best <= 0.0).count();
+        // Ratios only where a test digit opens the channel (a logit or pre-activation may be negative).
+        let mut ratios: Vec<f32> = results.iter().filter(|(_, best)| *best > 0.0).map(|(v, best)| v / best).collect();
+        ratios.sort_by(f32::total_cmp);
+        let (min, median) = (ratios.first().copied().unwrap_or(f32::NAN), ratios.get(ratios.len() / 2).copied().unwrap_or(f32::NAN));
+        let share = format!("{reached} ({:.0}%)", 100.0 * reached as f64 / shape[0] as f64);
+        println!("{name:<12}{:>9}{share:>14}{dead:>6}{min:>11.2}{median:>9.2}{ms:>9.0}", shape[0]);
+    }
+    Ok(())
 }
 
 /// Every core the machine has.
@@ -345,6 +398,29 @@ fn time_each(repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     Ok(median(times))
 }
 
+/// The channel cards' and the digit map's computations, as the page's insight worker runs them.
+fn insight_bench(recognizer: &Recognizer, test_set: &Dataset) -> Result<()> {
+    let network = recognizer.network();
+    let start = Instant::now();
+    let mut pass = TopK::new(network)?;
+    pass.add_until(network, test_set, test_set.len())?;
+    let note = format!("one pass over {} test digits keeping every channel's top and bottom 9, peaks and dense1", pass.count());
+    bench_line("topk_pass_s", start.elapsed().as_secs_f64(), &note);
+    let units = [("conv1.relu", 5), ("conv2.relu", 17), ("dense1", 40)];
+    let mut i = 0;
+    let ms = time_each(6, || {
+        let (layer, channel) = units[i % units.len()];
+        i += 1;
+        Ok(visualize(network, layer, channel, AscentOptions::default()).map(drop)?)
+    })?;
+    bench_line("visualize_ms", ms, "feature visualisation of one channel (128 steps; conv1.relu, conv2.relu, dense1), median of 6");
+    let (_, width, embeddings) = pass.embeddings();
+    let start = Instant::now();
+    pca(embeddings, width, 2)?;
+    bench_line("projection_s", start.elapsed().as_secs_f64(), "PCA of the test digits' dense1 activations to 2-D");
+    Ok(())
+}
+
 fn bench_line(name: &str, value: f64, note: &str) {
     println!("{}", serde_json::json!({ "target": "native", "name": name, "value": (value * 1000.0).round() / 1000.0, "note": note }));
 }
@@ -378,6 +454,7 @@ fn bench(data: &Path, batches: usize, epoch: bool, ops: bool) -> Result<()> {
     let subset = test_set.subset(&(0..1000).collect::<Vec<_>>());
     let ms = time_each(3, || Ok(evaluate(recognizer.network(), &subset).map(drop)?))?;
     bench_line("batch_infer_img_per_s", 1000.0 / ms * 1000.0, "1000 test images in chunks of 500, median of 3 runs");
+    insight_bench(&recognizer, &test_set)?;
 
     if ops {
         for t in digitlens::kernels::profile::profile(5, &{

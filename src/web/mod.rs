@@ -2,10 +2,12 @@
 //! No logic lives here; every error crosses to JS as a `JsError` with the core's message.
 
 mod explain;
+mod insight;
 mod parallel;
 mod recognizer;
 mod trainer;
 
+pub use insight::{FeatureAscent, TopK};
 pub use recognizer::{Dataset, Evaluation, Recognizer};
 pub use trainer::Trainer;
 

@@ -163,6 +163,8 @@ export function mountDrawPanel(root, hub, { insideRoot } = {}) {
     maps = new ActivationMaps($('maps'), {
       onCell: showReceptiveField,
       kernels: (name) => hub.recognizer && hub.recognizer.kernels(name),
+      // The channel card (ui/insight/card.js) follows these.
+      onChannel: (detail) => hub.dispatchEvent(new CustomEvent('channel', { detail })),
     });
     filters = new FilterView($('filters'));
     for (const input of inside.querySelectorAll('input[name="scale-mode"]')) {

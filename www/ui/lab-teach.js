@@ -4,7 +4,8 @@
 // each drawing's prediction before and after.
 //
 // Needs the Draw area's hub 'recognition' event ({detail: {result}}, result.input = the 28×28
-// image the model saw) to know the latest drawing.
+// image the model saw) to know the latest drawing. Publishes the drawings as hub.drawings and a
+// hub 'drawings' event ({detail: {drawings}}) whenever they change.
 import { el, grouped, percent, duration, thumbnail, toUnit, toBytes, argmax, trainerOf, inlineMessage } from './lab-common.js';
 import { storage, DRAWINGS } from './lab-store.js';
 
@@ -80,6 +81,9 @@ export function mountTeach(section, hub) {
   }
 
   function renderDrawings() {
+    // The map of all digits (ui/insight/digit-map.js) marks them.
+    hub.drawings = drawings;
+    hub.dispatchEvent(new CustomEvent('drawings', { detail: { drawings } }));
     const digits = new Set(drawings.map((d) => d.label)).size;
     count.textContent = drawings.length
       ? `${drawings.length} drawing${drawings.length > 1 ? 's' : ''} of ${digits} digit${digits > 1 ? 's' : ''}`

@@ -69,10 +69,13 @@ export class ActivationMaps {
    * @param {object} opts
    *   onCell(info|null)  a cell is hovered/focused: {layer, channel, row, col, rf, value} (null: left)
    *   kernels(layerName) → {shape, values} | null   the conv kernels that made a map
+   *   onChannel({layer, channel, anchor}|null)  a channel or dense unit was opened (click or
+   *     Enter) / closed; `anchor` is the element its channel card goes after
    */
-  constructor(root, { onCell = () => {}, kernels = () => null } = {}) {
+  constructor(root, { onCell = () => {}, kernels = () => null, onChannel = () => {} } = {}) {
     this.root = root;
     this.onCell = onCell;
+    this.onChannel = onChannel;
     this.kernels = kernels;
     this.mode = 'layer'; // or 'channel'
     this.signature = '';
@@ -280,8 +283,9 @@ export class ActivationMaps {
     const note = el('p', 'layer-note', describeDense(tap, entry, isLast));
     const cv = document.createElement('canvas');
     cv.className = 'bars';
-    cv.setAttribute('role', 'img');
-    cv.setAttribute('aria-label', `${tap.name}: ${n} values as bars`);
+    cv.tabIndex = 0;
+    cv.setAttribute('role', 'button');
+    cv.setAttribute('aria-label', `${tap.name}: ${n} values as bars; arrow keys choose a ${isLast ? 'digit' : 'unit'}, Enter opens its card`);
     const readout = el('p', 'bars-readout', 'Point at a bar to read its value.');
     box.append(head, note, cv);
     let labels = null;
@@ -300,6 +304,25 @@ export class ActivationMaps {
       const i = Math.min(n - 1, Math.max(0, Math.floor(((e.clientX - r.left) / r.width) * n)));
       const label = isLast ? `digit ${i}` : `unit ${i + 1}`;
       readout.textContent = `${tap.name} ${label}: ${fmt(group.values[group.offset + i])}`;
+    });
+    // A unit's card: click its bar, or choose it with the arrow keys and press Enter.
+    const unitAt = (e) => {
+      const r = cv.getBoundingClientRect();
+      return Math.min(n - 1, Math.max(0, Math.floor(((e.clientX - r.left) / r.width) * n)));
+    };
+    group.unit = 0;
+    cv.addEventListener('click', (e) => this.onChannel({ layer: tap.name, channel: (group.unit = unitAt(e)), anchor: box }));
+    cv.addEventListener('keydown', (e) => {
+      const moves = { ArrowRight: 1, ArrowLeft: -1, Home: -n, End: n };
+      if (e.key in moves) {
+        e.preventDefault();
+        group.unit = Math.min(n - 1, Math.max(0, group.unit + moves[e.key]));
+        const value = group.values ? `: ${fmt(group.values[group.offset + group.unit])}` : '';
+        readout.textContent = `${tap.name} ${isLast ? `digit ${group.unit}` : `unit ${group.unit + 1}`}${value} · Enter opens its card`;
+      } else if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        this.onChannel({ layer: tap.name, channel: group.unit, anchor: box });
+      }
     });
     return group;
   }
@@ -521,6 +544,7 @@ export class ActivationMaps {
     D.root.hidden = false;
     this.#paintKernels();
     this.#paintDetail();
+    this.onChannel({ layer: group.tap.name, channel, anchor: D.root.querySelector('.detail-body') });
   }
 
   closeDetail(focusTile = false) {
@@ -528,6 +552,7 @@ export class ActivationMaps {
     const { group, channel } = this.detail;
     this.detail = null;
     this.detailEl.root.hidden = true;
+    this.onChannel(null);
     for (const cv of group.canvases) cv.classList.remove('selected');
     if (focusTile && group.canvases[channel]) group.canvases[channel].focus();
   }

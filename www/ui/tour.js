@@ -1,6 +1,7 @@
 // The guided tour: a few short steps that follow the lecture the project grew from, each
 // pointing at a live view of the page (the filters, the pool maps, the model editor's Flatten
-// error, the receptive field, the training curves, early stopping). Numbers in the text come
+// error, the receptive field, a channel card, the map of all digits, the training curves,
+// early stopping). Numbers in the text come
 // from the model in use.
 //
 // First visit: an invitation above the page (not a pop-up: nothing is covered until asked).
@@ -12,7 +13,8 @@
 // overlay) follows its target while the page scrolls or changes.
 //
 // `areas` (from app.js) lets steps act on the page: areas.draw (draw-panel.js: hasInput,
-// drawExample, pointAt), areas.lab (lab.js: editor.load); both may be missing.
+// drawExample, pointAt), areas.lab (lab.js: editor.load), areas.insight (ui/insight/insight.js:
+// openCard); all may be missing.
 
 import { el, grouped } from './lab-common.js';
 
@@ -205,6 +207,30 @@ export const STEPS = [
         return `It reads ${e.digit}. ${e.sentence}`;
       },
     },
+  },
+  {
+    id: 'channel-card',
+    title: 'What one channel looks for',
+    text: () => [
+      'Click any map (or any dense1 bar) under “Look inside” and its card opens. It shows the 9 test digits that excite that channel most and the 9 it ignores, with the patch where it fired outlined in orange; how strongly it fires on average for each digit; and the image that excites it most, found by nudging a grey image again and again in the direction that makes the channel fire more (gradient ascent).',
+      'Draw while the card is open: its red line shows where your drawing sits among the 10,000 test digits.',
+    ],
+    terms: [
+      ['feature visualisation', 'the input that makes one unit fire most, found by gradient ascent.'],
+      ['gradient ascent', 'change the image a little at a time in whatever direction raises the unit’s value.'],
+    ],
+    target: ({ find }) => find('#channel-card', '#area-inside'),
+    enter: ({ areas }) => areas.insight?.openCard(),
+  },
+  {
+    id: 'digit-map',
+    title: 'The map of all digits',
+    text: () => [
+      'Each dot is a test digit, placed by the 128 values dense1 gives it, squeezed to two dimensions. Digits the network finds alike land together: the clusters are what it has learned. Your drawing is the black dot, and it moves as you draw.',
+      'Train a network in the page and replay its epochs next to the curves: the clusters form as it learns. Click any dot to open that digit on the pad.',
+    ],
+    terms: [['principal components', 'the directions in which a set of numbers varies most; two of them make a flat map.']],
+    target: ({ find }) => find('#digit-map-panel', '#area-inside'),
   },
   {
     id: 'curves',

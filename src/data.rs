@@ -103,6 +103,17 @@ impl Dataset {
         Ok(Dataset { images, labels })
     }
 
+    /// A dataset from raw images (784 bytes each) and their labels, checked like IDX files.
+    pub fn from_bytes(images: Vec<u8>, labels: Vec<u8>) -> Result<Self> {
+        if labels.len().checked_mul(PIXELS) != Some(images.len()) {
+            return Err(Error::Idx(format!("{} labels need {} image bytes (784 each), got {}", labels.len(), labels.len().saturating_mul(PIXELS), images.len())));
+        }
+        if let Some((i, l)) = labels.iter().enumerate().find(|(_, &l)| l as usize >= CLASSES) {
+            return Err(Error::Idx(format!("label {l} at position {i} is not a digit 0-9")));
+        }
+        Ok(Dataset { images, labels })
+    }
+
     /// Reads `<dir>/<prefix>-images-idx3-ubyte[.gz]` and the matching labels file.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load_dir(dir: &std::path::Path, prefix: &str) -> Result<Self> {

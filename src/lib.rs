@@ -10,6 +10,7 @@ pub mod kernels;
 pub mod memory;
 pub mod network;
 pub mod optim;
+pub mod parallel;
 pub mod preprocess;
 pub mod projection;
 pub mod recognizer;

@@ -149,6 +149,21 @@ pub fn check(layers: &[LayerInfo], use_: Use, batch: usize) -> Result<()> {
     })
 }
 
+/// What all the workers of a data-parallel run (see `parallel`) may use together: each is a
+/// wasm instance with an address space of its own, but they share the device's memory.
+pub const ALL_WORKERS_BUDGET_BYTES: u64 = 3_000_000_000;
+
+/// The most workers, up to `wanted` (and at least 1), whose replicas fit in
+/// `ALL_WORKERS_BUDGET_BYTES` together when each trains its shard of a batch of `batch`.
+pub fn max_workers(layers: &[LayerInfo], batch: usize, wanted: usize) -> usize {
+    let Some(footprint) = Footprint::of(layers, Use::Training) else { return 1 };
+    let fits = |n: usize| {
+        let shard = batch.div_ceil(n).max(1);
+        footprint.bytes(shard).and_then(|b| b.checked_mul(n as u64)).is_some_and(|total| total <= ALL_WORKERS_BUDGET_BYTES)
+    };
+    (2..=wanted).take_while(|&n| fits(n)).last().unwrap_or(1)
+}
+
 /// "4.3 GB", "512 MB": decimal units, one decimal below 10.
 pub fn human_bytes(bytes: u64) -> String {
     let (value, unit) = match bytes {
@@ -195,6 +210,20 @@ mod tests {
         assert!(training.bytes(64).unwrap() > training.bytes(32).unwrap());
         assert_eq!(training.bytes(usize::MAX), None, "overflow is detected, not wrapped");
         assert_eq!(training.heaviest, 0, "conv1's 32×26×26 outputs are the cnn's largest");
+    }
+
+    #[test]
+    fn workers_are_limited_by_what_their_replicas_need_together() {
+        let cnn = layers("cnn");
+        assert_eq!(max_workers(&cnn, 64, 8), 8, "the lecture's cnn trains on 8 workers");
+        assert_eq!(max_workers(&cnn, 64, 1), 1);
+        // A stack whose one worker takes most of the budget gets fewer replicas.
+        let footprint = Footprint::of(&cnn, Use::Training).unwrap();
+        let big_batch = footprint.max_batch();
+        let n = max_workers(&cnn, big_batch, 10_000);
+        assert!(n >= 2 && n < 10_000, "{n} workers for batches of {big_batch}");
+        let total = |n: usize| footprint.bytes(big_batch.div_ceil(n)).unwrap() * n as u64;
+        assert!(total(n) <= ALL_WORKERS_BUDGET_BYTES && total(n + 1) > ALL_WORKERS_BUDGET_BYTES);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use crate::data::{normalize, PIXELS};
 use crate::error::{Error, Result};
 use crate::kernels;
+use crate::parallel::Dropout;
 use crate::rng::Rng;
 use crate::spec::{Activation, Architecture, LayerInfo, LayerSpec, Padding, Shape, INPUT_SIZE};
 use candle_core::{DType, Device, Tensor, Var, D};
@@ -163,8 +164,8 @@ impl Network {
         Ok(Tensor::from_vec(values, (n, 1, INPUT_SIZE, INPUT_SIZE), &device())?)
     }
 
-    /// Logits (N×10). `dropout` is the training-time random source; `None` means inference.
-    pub fn forward(&self, input: &Tensor, dropout: Option<&mut Rng>) -> Result<Tensor> {
+    /// Logits (N×10). `dropout` gives the training-time masks; `None` means inference.
+    pub fn forward(&self, input: &Tensor, dropout: Option<Dropout>) -> Result<Tensor> {
         self.run(input, 0..self.ops.len(), Weights::Trainable, dropout, None, 0.0)
     }
 
@@ -210,7 +211,7 @@ impl Network {
         input: &Tensor,
         layers: Range<usize>,
         weights: Weights,
-        mut dropout: Option<&mut Rng>,
+        dropout: Option<Dropout>,
         mut taps: Option<&mut Vec<Tap>>,
         leak: f64,
     ) -> Result<Tensor> {
@@ -260,11 +261,17 @@ impl Network {
                     tap("", &y);
                     y
                 }
-                Op::Dropout { rate } => match dropout.as_deref_mut() {
-                    Some(rng) if *rate > 0.0 => {
+                Op::Dropout { rate } => match dropout {
+                    Some(dropout) if *rate > 0.0 => {
                         let keep = 1.0 - rate;
-                        let mask: Vec<f32> =
-                            (0..x.elem_count()).map(|_| if rng.uniform() < keep { 1.0 / keep } else { 0.0 }).collect();
+                        let per_image = x.elem_count() / x.dim(0)?.max(1);
+                        // Each image's mask from its own seed: a shard of the batch draws the
+                        // same masks as the whole batch would (see `parallel`).
+                        let mut mask = Vec::with_capacity(x.elem_count());
+                        for image in 0..x.dim(0)? {
+                            let mut rng = dropout.rng(dropout.first + image);
+                            mask.extend((0..per_image).map(|_| if rng.uniform() < keep { 1.0 / keep } else { 0.0 }));
+                        }
                         (&x * Tensor::from_vec(mask, x.shape(), &device())?)?
                     }
                     _ => x,

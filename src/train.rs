@@ -8,10 +8,12 @@ use crate::error::{Error, Result};
 use crate::memory::{self, Footprint, Use};
 use crate::network::{argmax_rows, cross_entropy, device, Network};
 use crate::optim;
+use crate::parallel::{self, Batch, ShardGradients};
 use crate::rng::Rng;
 use candle_core::{backprop::GradStore, Tensor, Var};
 use candle_nn::Optimizer as _;
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 /// Images per `Evaluation::add_range` call when validating or evaluating.
 const EVAL_CHUNK: usize = 500;
@@ -183,7 +185,7 @@ impl EarlyStopping {
 }
 
 /// Loss, accuracy, confusion matrix and per-image predictions over a dataset.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Evaluation {
     pub count: usize,
     pub loss: f64,
@@ -210,6 +212,25 @@ impl Evaluation {
         self.loss = self.loss_sum / self.count as f64;
         self.accuracy = self.correct as f64 / self.count as f64;
         Ok(())
+    }
+
+    /// Appends an evaluation of the images that follow (a worker's part of a dataset), as if
+    /// they had been added here. An evaluation read back from its serialised form (which
+    /// leaves out the sums) has them restored from its mean loss and confusion matrix.
+    pub fn merge(&mut self, other: &Evaluation) {
+        let other_correct = (0..10).map(|d| other.confusion[d][d] as usize).sum::<usize>();
+        let other_loss_sum = if other.loss_sum == 0.0 { other.loss * other.count as f64 } else { other.loss_sum };
+        for (row, other_row) in self.confusion.iter_mut().zip(&other.confusion) {
+            row.iter_mut().zip(other_row).for_each(|(a, b)| *a += b);
+        }
+        self.predictions.extend_from_slice(&other.predictions);
+        self.loss_sum += other_loss_sum;
+        self.correct += other_correct;
+        self.count += other.count;
+        if self.count > 0 {
+            self.loss = self.loss_sum / self.count as f64;
+            self.accuracy = self.correct as f64 / self.count as f64;
+        }
     }
 
     /// Adds images `from..to` of `data` (any range: it runs in passes that fit in memory).
@@ -369,6 +390,15 @@ pub struct Trainer {
     /// What went wrong, once training has diverged.
     divergence: Option<String>,
     history: Vec<EpochRecord>,
+    /// The batch `begin_batch` prepared, until `finish_batch` applies its gradients.
+    pending: Option<Batch>,
+    /// Threads a batch's gradients are computed on (natively; see `with_threads`).
+    #[cfg(not(target_arch = "wasm32"))]
+    threads: usize,
+}
+
+fn no_pending_batch() -> Error {
+    Error::Config("no batch is waiting for gradients: call beginBatch first".into())
 }
 
 impl Trainer {
@@ -414,6 +444,9 @@ impl Trainer {
             ending: None,
             divergence: None,
             history: Vec::new(),
+            pending: None,
+            #[cfg(not(target_arch = "wasm32"))]
+            threads: 1,
         };
         trainer.rng.shuffle(&mut trainer.order);
         Ok(trainer)
@@ -461,6 +494,9 @@ impl Trainer {
         if let Some(reason) = self.ending.take() {
             return self.finish(reason);
         }
+        if self.pending.is_some() {
+            return self.train_batch();
+        }
         match std::mem::replace(&mut self.phase, Phase::Training) {
             Phase::Finished => {
                 self.phase = Phase::Finished;
@@ -476,10 +512,43 @@ impl Trainer {
         self.finish(FinishReason::Stopped)
     }
 
-    fn train_batch(&mut self) -> Result<Event> {
-        let size = self.config.batch_size;
-        let from = self.batch * size;
-        let indices: Vec<usize> = self.order[from..(from + size).min(self.order.len())].to_vec();
+    /// The next training batch, augmented and normalised, for its gradients to be computed: on
+    /// one core by `step`, on several by `step_threaded` or the page's workers (see
+    /// `parallel`). `None` when the next step is not a batch (validation, or the end). Until
+    /// `finish_batch`, it returns the same batch.
+    pub fn begin_batch(&mut self) -> Option<&Batch> {
+        if self.ending.is_some() || !matches!(self.phase, Phase::Training) {
+            return None;
+        }
+        if self.pending.is_none() {
+            let size = self.config.batch_size;
+            let from = self.batch * size;
+            let indices: Vec<usize> = self.order[from..(from + size).min(self.order.len())].to_vec();
+            let (pixels, labels) = self.train.batch(&indices, self.config.augment.then_some((&self.config.augmentation, &mut self.rng)));
+            let dropout_seed = self.rng.next_u64() >> 11;
+            self.pending = Some(Batch { pixels, labels, dropout_seed });
+        }
+        self.pending.as_ref()
+    }
+
+    /// The gradients of images `range` of the batch `begin_batch` gave, on this trainer's network.
+    pub fn shard_gradients(&self, range: Range<usize>) -> Result<ShardGradients> {
+        let batch = self.pending.as_ref().ok_or_else(no_pending_batch)?;
+        parallel::shard_gradients(&self.network, batch, range.clone(), range.start, batch.len())
+    }
+
+    /// Ends the batch `begin_batch` gave with the sum of all its shards' gradients: the
+    /// update, the batch's numbers and its event, as `step` would.
+    pub fn finish_batch(&mut self, summed: &ShardGradients) -> Result<Event> {
+        let batch = self.pending.as_ref().ok_or_else(no_pending_batch)?;
+        if summed.count != batch.len() {
+            return Err(Error::Config(format!(
+                "the gradients cover {} images of a batch of {}: a shard is missing or counted twice",
+                summed.count,
+                batch.len()
+            )));
+        }
+        let Some(Batch { labels, .. }) = self.pending.take() else { return Err(no_pending_batch()) };
         let total_steps = self.batches_per_epoch() * self.config.epochs;
         let lr = match self.config.schedule {
             Schedule::Constant => self.config.learning_rate,
@@ -489,22 +558,17 @@ impl Trainer {
             }
         };
         self.optimizer.set_learning_rate(lr);
-        let (pixels, labels) = self.train.batch(&indices, self.config.augment.then_some((&self.config.augmentation, &mut self.rng)));
-        let logits = self.network.forward(&Network::input_normalized(pixels)?, Some(&mut self.rng))?;
-        let target = Tensor::from_vec(labels.clone(), labels.len(), &device())?;
-        let loss = cross_entropy(&logits, &target)?;
-        let loss_value = loss.to_scalar::<f32>()? as f64;
+        let loss_value = summed.loss_sum / labels.len() as f64;
         if let Some(why) = divergent_loss("loss", loss_value) {
             return self.diverge(why);
         }
-        self.optimizer.step(&loss.backward()?)?;
+        self.optimizer.step(&parallel::grad_store(&self.network, &summed.gradients)?)?;
         // The loss alone can miss a blow-up: a ReLU turns NaN activations into zeros.
         if !all_finite(self.network.parameters().iter().map(|(_, var)| var.as_tensor()))? {
             return self.diverge("the weights became NaN or infinite".into());
         }
-        let correct = argmax_rows(&logits)?.iter().zip(&labels).filter(|(p, t)| p == t).count();
-        self.loss_sum += loss_value * labels.len() as f64;
-        self.correct += correct;
+        self.loss_sum += summed.loss_sum;
+        self.correct += summed.correct;
         self.seen += labels.len();
         self.batch += 1;
         self.steps_done += 1;
@@ -513,7 +577,7 @@ impl Trainer {
             batch: self.batch,
             batches: self.batches_per_epoch(),
             loss: loss_value,
-            accuracy: correct as f64 / labels.len() as f64,
+            accuracy: summed.correct as f64 / labels.len() as f64,
             images: labels.len(),
         };
         self.phase = if self.batch < self.batches_per_epoch() {
@@ -522,6 +586,57 @@ impl Trainer {
             Phase::Validating(Evaluation::default())
         };
         Ok(event)
+    }
+
+    /// Whether the next step validates, with none of this epoch's validation done yet: then
+    /// workers may validate it in parts (`validation_images`, `finish_validation`).
+    pub fn validation_is_next(&self) -> bool {
+        self.ending.is_none() && matches!(&self.phase, Phase::Validating(e) if e.count == 0) && !self.validation.is_empty()
+    }
+
+    /// The validation images `range` and their labels (784 bytes an image), for a worker.
+    pub fn validation_images(&self, range: Range<usize>) -> Result<Dataset> {
+        if range.end > self.validation.len() || range.start > range.end {
+            return Err(Error::Config(format!("validation images {range:?} of {}", self.validation.len())));
+        }
+        Ok(self.validation.subset(&range.collect::<Vec<_>>()))
+    }
+
+    /// Ends the epoch with an evaluation of all its validation images computed elsewhere (the
+    /// workers' parts merged in order), as the validation steps would have.
+    pub fn finish_validation(&mut self, evaluation: Evaluation) -> Result<Event> {
+        if !self.validation_is_next() {
+            return Err(Error::Config("no validation is waiting to be done".into()));
+        }
+        if evaluation.count != self.validation.len() {
+            return Err(Error::Config(format!(
+                "the validation covers {} images of {}: a part is missing",
+                evaluation.count,
+                self.validation.len()
+            )));
+        }
+        self.phase = Phase::Training;
+        self.end_epoch(Some(evaluation))
+    }
+
+    /// Computes each batch's gradients on `threads` threads at once, one shard each (see
+    /// `parallel`); 1 (the default) keeps it on the calling thread.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    fn train_batch(&mut self) -> Result<Event> {
+        let len = self.begin_batch().map_or(0, Batch::len);
+        #[cfg(not(target_arch = "wasm32"))]
+        if self.threads > 1 {
+            let batch = self.pending.as_ref().ok_or_else(no_pending_batch)?;
+            let summed = parallel::batch_gradients_threaded(&self.network, batch, self.threads)?;
+            return self.finish_batch(&summed);
+        }
+        let gradients = self.shard_gradients(0..len)?;
+        self.finish_batch(&gradients)
     }
 
     fn validate_chunk(&mut self, mut evaluation: Evaluation) -> Result<Event> {
@@ -584,6 +699,7 @@ impl Trainer {
     /// Puts the best weights back and says which ones are in use.
     fn finish(&mut self, reason: FinishReason) -> Result<Event> {
         self.phase = Phase::Finished;
+        self.pending = None;
         self.ending = None;
         let (weights, best) = match &self.best {
             Some(best) => (&best.weights, Some(best)),

@@ -20,6 +20,8 @@ window.digitlens = { hub, wasm, areas, get draw() { return areas.draw; } };
 /** What the training worker (worker.js) loads besides the page's own files: sizes for the
  *  loading status, and names for the offline cache (the page's timeline does not list them). */
 const WORKER_SCRIPT = new URL('./worker.js', import.meta.url).href;
+/** The modules the training worker and its gradient workers (www/parallel/) import. */
+const WORKER_MODULES = ['./wasm-errors.js', './parallel/pool.js', './parallel/gradient-worker.js'].map((f) => new URL(f, import.meta.url).href);
 const TRAINING_DATA = [
   'train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz',
 ].map((f) => new URL(`./data/${f}`, import.meta.url).href);
@@ -159,7 +161,7 @@ async function saveForOffline() {
     await navigator.serviceWorker.register(new URL('./sw.js', import.meta.url), { scope: './' });
     const registration = await navigator.serviceWorker.ready;
     const loaded = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')].map((e) => e.name);
-    const urls = [location.href, ...loaded, WORKER_SCRIPT, EXPLAIN_WORKER_URL, ...TRAINING_DATA].filter((u) => new URL(u).origin === location.origin);
+    const urls = [location.href, ...loaded, WORKER_SCRIPT, ...WORKER_MODULES, EXPLAIN_WORKER_URL, ...TRAINING_DATA].filter((u) => new URL(u).origin === location.origin);
     const reply = await new Promise((resolve) => {
       const channel = new MessageChannel();
       channel.port1.onmessage = ({ data }) => resolve(data);

@@ -125,7 +125,7 @@ function trainInWorker() {
   return new Promise((resolve, reject) => {
     const worker = new Worker('./bench-worker.js', { type: 'module' });
     worker.onmessage = ({ data }) => {
-      if (data.type === 'result') report(data.name, data.value, data.note);
+      if (data.type === 'result') report(data.name, data.value, data.note, data.extra);
       else if (data.type === 'done') { worker.terminate(); resolve(); }
       else if (data.type === 'error') { worker.terminate(); reject(new Error(`training worker: ${data.message}`)); }
     };

@@ -7,29 +7,39 @@
 // reply and event about that request repeats. Buffers from the worker are transferred.
 //
 // page → worker
-//   {type:'train', id, architecture:{name,layers}, config, initialWeights: Uint8Array|null}
+//   {type:'train', id, architecture:{name,layers}, config, initialWeights: Uint8Array|null, workers, fullMnist}
 //       config: TrainConfig fields in camelCase (src/train.rs); epochs and batchSize are
 //       required (the client fills in its DEFAULT_CONFIG), other missing ones take Rust's defaults.
 //       initialWeights: a .safetensors file to continue from (its architecture wins), or null.
+//       workers: Web Workers to train on (this one included; default 1): each batch's gradients
+//       are computed in shards by all of them at once (parallel/pool.js); also for fine-tune
+//       and evaluate. fullMnist: train on all 60,000 MNIST images (data/full-*.gz, fetched
+//       once, with 'data-progress' events) instead of the bundled 20,000.
 //   {type:'fine-tune', id, weights, pixels: Float32Array(n·784, 0..1), labels: Uint8Array(n),
 //       config, bundledImages, repeat}
 //       trains `weights` on the user's images (each `repeat` times) mixed with `bundledImages`
 //       bundled ones picked with config.seed; config.trainSize is ignored (all of that mix).
 //   {type:'pause'} | {type:'resume'} | {type:'stop'}          the running train / fine-tune job
-//   {type:'evaluate', id, weights}                            on the bundled 10,000 test images
+//   {type:'evaluate', id, weights, workers}                   on the bundled 10,000 test images
 //   {type:'test-images', id, indices: number[]}
 //   {type:'augment-examples', id, indices: number[], augmentation, copies, seed}
 //       `copies` augmented versions of bundled training images (TrainConfig.augmentation)
 //   {type:'robustness', id, weights, perDigit, steps}
 //       the robustness report (src/robustness.rs) of `weights` on the first `perDigit` test
 //       images of each digit and the optdigits collection, read with preprocessing `steps`
+//   {type:'test-only-crash-helper', id}   TEST ONLY: makes the first gradient worker's wasm
+//       panic mid-run, so the e2e tests can check a run survives losing a worker. Answered by
+//       a 'result' once the crash has been asked for.
 //   {type:'test-only-panic', id}    TEST ONLY (the page never sends it): makes the wasm panic
 //       (testOnlyPanic), so the end-to-end tests can check how a Rust panic is reported and
 //       recovered from now that no user input reaches one. Answered by a fatal 'error'.
 //
 // worker → page
 //   {type:'ready', trainSize, testSize}                       wasm and data loaded
-//   {type:'start', id, job, trainSize, validationSize, batchesPerEpoch, epochs, batchSize}
+//   {type:'start', id, job, trainSize, validationSize, batchesPerEpoch, epochs, batchSize, workers}
+//   {type:'data-progress', id, loaded, total}   the full training set downloading (bytes)
+//   {type:'worker-restarted', id, message}   a gradient worker failed and was replaced; its
+//       shard was computed by this worker instead, so the run goes on with the same numbers
 //   {type:'batch', id, epoch, batch, batches, loss, accuracy, images,
 //       imagesPerSecond, elapsedMs, etaMs, progress, epochProgress}      progress: 0–1 overall
 //   {type:'validating', id, epoch, done, total, elapsedMs, etaMs}
@@ -52,48 +62,20 @@
 //       the page replaces the worker. A panic's message says what Rust said and where.
 //   Evaluation = {count, loss, accuracy, confusion[10][10], predictions[]}
 import init, * as wasm from './pkg/digitlens.js';
+import { GradientPool } from './parallel/pool.js';
+import { describe } from './wasm-errors.js';
 
 const DATA = {
   train: ['./data/train-images-idx3-ubyte.gz', './data/train-labels-idx1-ubyte.gz'],
   test: ['./data/t10k-images-idx3-ubyte.gz', './data/t10k-labels-idx1-ubyte.gz'],
+  // All 60,000 MNIST training images, fetched only when a run asks for them (fullMnist).
+  full: ['./data/full-train-images-idx3-ubyte.gz', './data/full-train-labels-idx1-ubyte.gz'],
 };
-/** Test images per evaluation step: big enough to be efficient, small enough to stay responsive. */
-const EVAL_CHUNK = 500;
 /** How often mid-epoch weights go to the page, so the drawing follows training. */
 const WEIGHTS_EVERY_MS = 2000;
 /** Batches the images/s figure averages over. */
 const RATE_WINDOW = 20;
 const PIXELS = 784;
-
-// console_error_panic_hook writes the panic message with console.error just before the wasm
-// trap ("panicked at src/x.rs:1:2:\nmessage\n\nStack: ..."); keep it so the page sees the Rust
-// message instead of "unreachable".
-let lastPanic = '';
-const consoleError = console.error.bind(console);
-console.error = (...args) => {
-  const text = args.map(String).join(' ');
-  if (text.startsWith('panicked at')) lastPanic = text;
-  consoleError(...args);
-};
-
-/** "capacity overflow (at library/alloc/src/raw_vec/mod.rs:28:5)" from the hook's text. */
-function panicMessage(text) {
-  const [head, ...rest] = text.split('\n\nStack')[0].trim().split('\n');
-  // Paths in the standard library and in crates start with the build machine's directories.
-  const where = head.replace(/^panicked at /, '').replace(/:$/, '').replace(/^\/rustc\/[0-9a-f]+\/|^.*\/registry\/src\/[^/]+\//, '');
-  const message = rest.join(' ').trim();
-  return message ? `${message} (at ${where})` : head;
-}
-
-/** The error message to show; `fatal` when the wasm instance must be thrown away. */
-function describe(error) {
-  if (error instanceof WebAssembly.RuntimeError) {
-    // Without a panic message the trap is an abort, most likely memory running out.
-    const what = lastPanic ? `a Rust panic: ${panicMessage(lastPanic)}` : `${error.message} (probably out of memory)`;
-    return { fatal: true, message: `the training engine crashed with ${what}` };
-  }
-  return { fatal: false, message: error?.message ?? String(error) };
-}
 
 /** Runs `work(object)` (sync or async) and frees the wasm `object` afterwards, except after a
  *  trap: the instance is unusable then (free() would throw "…while it was borrowed" and hide the
@@ -135,17 +117,44 @@ function reportUncaught(error) {
   post({ type: 'error', id: job?.id ?? null, fatal: true, message: `the training worker failed: ${message}` });
 }
 
-async function fetchBytes(url) {
+/** A file of the page's own; `onProgress(loaded, total)` as it arrives (total 0: unknown). */
+async function fetchBytes(url, { onProgress } = {}) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`cannot load ${url}: HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
+  if (!onProgress || !response.body) return new Uint8Array(await response.arrayBuffer());
+  const total = Number(response.headers.get('content-length')) || 0;
+  const chunks = [];
+  let loaded = 0;
+  for (const reader = response.body.getReader(); ;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    onProgress(loaded, total);
+  }
+  const bytes = new Uint8Array(loaded);
+  chunks.reduce((offset, chunk) => (bytes.set(chunk, offset), offset + chunk.length), 0);
+  return bytes;
+}
+
+/** The full training set, loaded once on first use and kept. */
+let fullTrainingSet = null;
+async function loadFullTrainingSet(id) {
+  if (!fullTrainingSet) {
+    const [images, labels] = await Promise.all([
+      fetchBytes(DATA.full[0], { onProgress: (loaded, total) => post({ type: 'data-progress', id, loaded, total }) }),
+      fetchBytes(DATA.full[1]),
+    ]);
+    fullTrainingSet = wasm.Dataset.fromIdx(images, labels);
+  }
+  return fullTrainingSet;
 }
 
 async function load() {
   const [exports, train, test] = await Promise.all([
     init(),
-    Promise.all(DATA.train.map(fetchBytes)),
-    Promise.all(DATA.test.map(fetchBytes)),
+    Promise.all(DATA.train.map((url) => fetchBytes(url))),
+    Promise.all(DATA.test.map((url) => fetchBytes(url))),
   ]);
   return { memory: exports.memory, train: wasm.Dataset.fromIdx(...train), test: wasm.Dataset.fromIdx(...test) };
 }
@@ -174,6 +183,14 @@ function nextTask() {
 
 /** The running train / fine-tune job: {id, paused, stopRequested, wake}. One at a time. */
 let job = null;
+
+/** The other cores' workers; sized per request by its `workers`. */
+const pool = new GradientPool(new URL('./parallel/gradient-worker.js', import.meta.url), (why, replaced) => {
+  const message = replaced
+    ? `a training worker failed (${why}) and was replaced; the run goes on`
+    : `a training worker could not start (${why}); the others do its share`;
+  post({ type: 'worker-restarted', id: job?.id ?? null, message });
+});
 
 /** Averages images/s over the last RATE_WINDOW measurements of one kind of work. */
 class Rate {
@@ -206,17 +223,23 @@ async function waitWhilePaused(current, clock) {
   post({ type: 'resumed', id: current.id });
 }
 
-/** Evaluates `recognizer` on the test set a chunk per task; null if `cancelled()` turns true. */
-function evaluateChunked(id, recognizer, test, cancelled = () => false) {
-  return withFreed(new wasm.Evaluation(), async (evaluation) => {
-    for (let from = 0; from < test.length; from += EVAL_CHUNK) {
-      if (cancelled()) return null;
-      const done = evaluation.add(recognizer, test, from, from + EVAL_CHUNK);
-      post({ type: 'eval-progress', id, done, total: test.length });
-      await nextTask();
-    }
-    return evaluation.result();
-  });
+/** Evaluates `recognizer` on the test set, spread over `workers` workers, a part per task;
+ *  null if `cancelled()` turns true. */
+async function evaluateOnTest(id, recognizer, test, workers, cancelled = () => false) {
+  // Beside a running job (whose model the pool holds), a pool of this worker alone.
+  const beside = job && job.id !== id;
+  const evaluator = beside ? new GradientPool(null) : pool;
+  try {
+    await evaluator.configure(beside ? 1 : workers, JSON.stringify(recognizer.architecture()));
+    const evaluation = await evaluator.evaluate(recognizer.flatWeights(), test.length, (from, to) => test.range(from, to), {
+      onProgress: (done, total) => post({ type: 'eval-progress', id, done, total }),
+      cancelled,
+      yieldToEvents: nextTask,
+    });
+    return evaluation && withFreed(evaluation, () => evaluation.result());
+  } finally {
+    if (beside) evaluator.close();
+  }
 }
 
 /** Runs a Trainer to the end, reporting every step; `trainer` is freed here. */
@@ -240,12 +263,22 @@ function runTrainer(current, trainer, { kind, epochs, batchSize }, data) {
       return Number.isFinite(ms) ? ms : null;
     };
     const weights = () => trainer.toSafetensors();
-    post({ type: 'start', id: current.id, job: kind, trainSize, validationSize, batchesPerEpoch, epochs, batchSize });
+    post({ type: 'start', id: current.id, job: kind, trainSize, validationSize, batchesPerEpoch, epochs, batchSize, workers: pool.size });
+    // With other workers, a batch's gradients and the validation are shared out; anything
+    // else (and everything with one worker) is the Trainer's own step.
+    const sharedStep = async () => {
+      if (pool.size === 1) return null;
+      return (await pool.step(trainer)) ?? pool.validate(trainer, {
+        onProgress: (done, total) => post({ type: 'validating', id: current.id, epoch: epochsDone + 1, done, total, elapsedMs: clock.elapsed(), etaMs: eta() }),
+        cancelled: () => current.stopRequested,
+        yieldToEvents: nextTask,
+      });
+    };
     for (;;) {
       await nextTask();
       await waitWhilePaused(current, clock);
       const started = performance.now();
-      const event = current.stopRequested ? trainer.stop() : trainer.step();
+      const event = current.stopRequested ? trainer.stop() : (await sharedStep()) ?? trainer.step();
       const ms = performance.now() - started;
       if (event.type === 'batch') {
         trainRate.add(event.images, ms);
@@ -281,7 +314,7 @@ function runTrainer(current, trainer, { kind, epochs, batchSize }, data) {
         // (or the ones training started from), so it stops at once too.
         if (event.reason === 'completed' || event.reason === 'earlyStopped') {
           const cancelled = () => current.stopRequested;
-          test = await withFreed(trainer.recognizer(), (recognizer) => evaluateChunked(current.id, recognizer, data.test, cancelled));
+          test = await withFreed(trainer.recognizer(), (recognizer) => evaluateOnTest(current.id, recognizer, data.test, pool.size, cancelled));
         }
         post({ ...event, id: current.id, weights: bytes, test, history, trainSeconds, trainSize, validationSize }, [bytes.buffer]);
         return;
@@ -342,11 +375,12 @@ function fineTuneDataset(train, { pixels, labels, bundledImages, repeat, seed })
   return withFreed(wasm.Dataset.fromIdx(...idxFiles(images, pickedLabels)), (base) => base.withExtra(extraPixels, extraLabels));
 }
 
-function train(message, data) {
+async function train(message, data) {
   const config = JSON.stringify(message.config ?? {});
+  const images = message.fullMnist ? await loadFullTrainingSet(message.id) : data.train;
   const trainer = message.initialWeights
-    ? wasm.Trainer.fromSafetensors(message.initialWeights, data.train, config)
-    : wasm.Trainer.fromScratch(JSON.stringify(message.architecture), data.train, config);
+    ? wasm.Trainer.fromSafetensors(message.initialWeights, images, config)
+    : wasm.Trainer.fromScratch(JSON.stringify(message.architecture), images, config);
   return { trainer, kind: 'train' };
 }
 
@@ -363,7 +397,8 @@ async function startJob(message, data, create) {
   try {
     const { epochs, batchSize } = message.config ?? {};
     if (!(epochs > 0 && batchSize > 0)) throw new Error('config.epochs and config.batchSize are required');
-    const { trainer, kind } = create(message, data);
+    const { trainer, kind } = await create(message, data);
+    await withFreed(trainer.recognizer(), (model) => pool.configure(message.workers ?? 1, JSON.stringify(model.architecture())));
     await runTrainer(current, trainer, { kind, epochs, batchSize }, data);
   } finally {
     job = null;
@@ -371,7 +406,7 @@ async function startJob(message, data, create) {
 }
 
 async function evaluate(message, data) {
-  const value = await withFreed(wasm.Recognizer.fromSafetensors(message.weights), (recognizer) => evaluateChunked(message.id, recognizer, data.test));
+  const value = await withFreed(wasm.Recognizer.fromSafetensors(message.weights), (recognizer) => evaluateOnTest(message.id, recognizer, data.test, message.workers ?? 1));
   post({ type: 'result', id: message.id, value });
 }
 
@@ -429,6 +464,10 @@ const HANDLERS = {
   'augment-examples': augmentExamples,
   robustness,
   'test-only-panic': () => wasm.testOnlyPanic(),
+  'test-only-crash-helper': (m) => {
+    pool.crashForTests();
+    post({ type: 'result', id: m.id, value: pool.size });
+  },
 };
 
 self.onmessage = async ({ data: message }) => {

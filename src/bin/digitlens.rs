@@ -132,6 +132,10 @@ enum Command {
         init: Option<PathBuf>,
         #[arg(long, default_value = "model.safetensors")]
         out: PathBuf,
+        /// Cores to train on: each batch is split into this many shards whose gradients are
+        /// computed at once and summed (the same result as 1, up to float rounding).
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
     },
     /// Accuracy and confusion matrix of a weights file on IDX images and labels.
     Eval {
@@ -243,7 +247,7 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Train {
-            model, data, epochs, batch, lr, optimizer, schedule, train_size, val_split, patience, augment, augmentation, seed, init, out,
+            model, data, epochs, batch, lr, optimizer, schedule, train_size, val_split, patience, augment, augmentation, seed, init, out, threads,
         } => {
             let config = TrainConfig {
                 epochs,
@@ -268,7 +272,7 @@ fn main() -> Result<()> {
                 Some(path) => weights::load(&std::fs::read(path)?)?,
                 None => Network::new(&model.architecture()?, seed)?,
             };
-            train(network, &data, config, &out)
+            train(network, &data, config, &out, threads)
         }
         Command::Eval { weights: path, data, split } => {
             let network = weights::load(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?;
@@ -376,18 +380,24 @@ fn units(path: &Path, data: &Path, images: usize, steps: usize, layers: Vec<Stri
     Ok(())
 }
 
-fn train(network: Network, data: &Path, config: TrainConfig, out: &Path) -> Result<()> {
+/// Every core the machine has.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn train(network: Network, data: &Path, config: TrainConfig, out: &Path, threads: usize) -> Result<()> {
     let train_set = load_data(data, "train")?;
     // A class's own drawings are too few to test on as well: MNIST's test set then.
     let test_set = Dataset::load_dir(if data.is_file() { Path::new("www/data") } else { data }, "t10k")?;
     let architecture = network.architecture().clone();
     println!("{}", architecture.summary()?);
-    let mut trainer = Trainer::new(network, &train_set, config.clone())?;
+    let mut trainer = Trainer::new(network, &train_set, config.clone())?.with_threads(threads);
     println!(
-        "training on {} images, validating on {}, {} batches per epoch",
+        "training on {} images, validating on {}, {} batches per epoch, on {threads} thread{}",
         trainer.train_len(),
         trainer.validation_len(),
-        trainer.batches_per_epoch()
+        trainer.batches_per_epoch(),
+        if threads == 1 { "" } else { "s" }
     );
     let start = Instant::now();
     let mut epoch_start = Instant::now();
@@ -580,6 +590,41 @@ fn bench(data: &Path, batches: usize, epoch: bool, ops: bool) -> Result<()> {
             bench_line("epoch_s", start.elapsed().as_secs_f64(), &note);
             break;
         }
+    }
+    threads_scaling(&train_set, batches)
+}
+
+/// Training images/s with each batch's gradients on 1, 2, … threads (`train --threads`): the
+/// counts take turns for three rounds, so a busy spell of the machine hits them alike.
+fn threads_scaling(train_set: &Dataset, batches: usize) -> Result<()> {
+    const BATCH: usize = 64;
+    const ROUNDS: usize = 3;
+    let counts: Vec<usize> = [1, 2, default_threads()].into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let mut rates = vec![Vec::new(); counts.len()];
+    for _ in 0..ROUNDS {
+        for (k, &threads) in counts.iter().enumerate() {
+            let config = TrainConfig { epochs: 1, batch_size: BATCH, ..TrainConfig::default() };
+            let mut trainer = Trainer::new(Network::new(&Architecture::preset("cnn")?, 1)?, train_set, config)?.with_threads(threads);
+            let mut times = Vec::new();
+            for step in 0.. {
+                let before = Instant::now();
+                if matches!(trainer.step()?, Event::Batch { images: BATCH, .. }) && step >= 3 {
+                    times.push(before.elapsed().as_secs_f64());
+                }
+                if times.len() == batches {
+                    break;
+                }
+            }
+            rates[k].push(BATCH as f64 / median(times));
+        }
+    }
+    for (threads, rates) in counts.iter().zip(rates) {
+        let line = serde_json::json!({
+            "target": "native", "name": "train_img_per_s_threads", "threads": threads,
+            "value": (median(rates) * 1000.0).round() / 1000.0,
+            "note": format!("cnn, batch {BATCH}, Adam, each batch's gradients on {threads} thread(s) (train --threads): median of {ROUNDS} interleaved rounds of {batches} batches"),
+        });
+        println!("{line}");
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod explain;
 mod insight;
+mod parallel;
 mod recognizer;
 mod robust;
 mod trainer;
@@ -35,10 +36,14 @@ pub fn preset_architecture(name: &str) -> Result<JsValue, JsError> {
     to_js(&crate::spec::Architecture::preset(name).map_err(js_error)?)
 }
 
+/// The most workers a page asks `analyzeArchitecture` about (it uses at most 8).
+const MAX_WORKERS: usize = 16;
+
 /// Checks a stack given as JSON, and that it can train in batches of `batchSize` when given:
-/// `{ok: true, summary, weightBytes, maxBatchSize}` or `{ok: false, layer, name, message}`,
-/// where `layer` is the 0-based index of the offending layer (or null for the whole stack)
-/// and `maxBatchSize` the largest training batch within the memory budget.
+/// `{ok: true, summary, weightBytes, maxBatchSize, maxWorkers}` or `{ok: false, layer, name,
+/// message}`, where `layer` is the 0-based index of the offending layer (or null for the whole
+/// stack), `maxBatchSize` the largest training batch within the memory budget and
+/// `maxWorkers` how many data-parallel workers (up to 16) fit in memory together.
 #[wasm_bindgen(js_name = analyzeArchitecture)]
 pub fn analyze_architecture(json: &str, batch_size: Option<usize>) -> Result<JsValue, JsError> {
     use crate::memory::{self, Footprint, Use};
@@ -49,7 +54,8 @@ pub fn analyze_architecture(json: &str, batch_size: Option<usize>) -> Result<JsV
     let value = match result {
         Ok(summary) => {
             let max_batch = Footprint::of(&summary.layers, Use::Training).map_or(0, |f| f.max_batch());
-            serde_json::json!({ "ok": true, "summary": summary, "weightBytes": summary.weight_bytes(), "maxBatchSize": max_batch })
+            let max_workers = memory::max_workers(&summary.layers, batch_size.unwrap_or(1), MAX_WORKERS);
+            serde_json::json!({ "ok": true, "summary": summary, "weightBytes": summary.weight_bytes(), "maxBatchSize": max_batch, "maxWorkers": max_workers })
         }
         Err(crate::Error::Spec { layer, name, message }) => {
             serde_json::json!({ "ok": false, "layer": layer, "name": name, "message": message })

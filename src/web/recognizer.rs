@@ -184,7 +184,7 @@ impl Dataset {
 /// Accuracy, loss and confusion matrix, accumulated a chunk at a time.
 #[wasm_bindgen]
 #[derive(Default)]
-pub struct Evaluation(train::Evaluation);
+pub struct Evaluation(pub(crate) train::Evaluation);
 
 #[wasm_bindgen]
 impl Evaluation {

@@ -7,7 +7,7 @@ use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
-pub struct Trainer(train::Trainer);
+pub struct Trainer(pub(crate) train::Trainer);
 
 #[wasm_bindgen]
 impl Trainer {

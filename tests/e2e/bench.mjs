@@ -1,5 +1,5 @@
 // `./build.sh bench`, browser half: serves www/, runs www/bench.html in headless Chromium and
-// prints one JSON line per measurement ({"target":"wasm","name",value,"note"}), plus the
+// prints one JSON line per measurement ({"target":"wasm","name",[workers,]value,"note"}), plus the
 // module's size and the real page's load time. Numbers are printed, never judged.
 // Run after a release build: node tests/e2e/bench.mjs
 import fs from 'node:fs';

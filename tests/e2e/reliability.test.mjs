@@ -92,6 +92,8 @@ async function dismissBanner(page) {
 function trackWorkers(page) {
   const workers = [];
   const track = (worker) => {
+    // Only the training worker (www/worker.js), not the gradient workers it starts.
+    if (!/\/worker\.js$/.test(new URL(worker.url()).pathname)) return;
     const entry = { worker, closed: false };
     worker.on('close', () => { entry.closed = true; });
     workers.push(entry);

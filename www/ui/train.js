@@ -5,7 +5,7 @@
 // event. A custom stack from the lab appears as "custom" when hub.customArchitecture is set
 // (refreshed on the hub's 'custom-architecture' event and whenever the preset list gets focus).
 // The panel's TrainerClient is the page's shared one, also offered as hub.trainer.
-import { sharedTrainerClient, DEFAULT_CONFIG } from './trainer-client.js';
+import { sharedTrainerClient, DEFAULT_CONFIG, defaultWorkers, MAX_WORKERS } from './trainer-client.js';
 import { drawTrainingChart, overfittingSpan, smooth } from './charts.js';
 import { sentence } from './lab-common.js';
 import { mountRobustnessReport } from './robust/report.js';
@@ -67,6 +67,14 @@ const PANEL_HTML = `
     </div>
   </fieldset>
   ${AUGMENTATION_HTML}
+  <fieldset class="card">
+    <legend>Cores</legend>
+    <div class="train-fields">
+      ${labelled('Workers', `<input id="train-workers" name="workers" type="number" min="1" max="${MAX_WORKERS}" step="1">`)}
+      <label class="train-check"><input id="train-full-mnist" name="fullMnist" type="checkbox"> Train on all 60,000 MNIST images (a 9.7 MB download, once)</label>
+    </div>
+    <p class="train-hint muted" id="train-workers-note" data-field="workers-note"></p>
+  </fieldset>
   <fieldset class="card">
     <legend>Early stopping</legend>
     <div class="train-fields">
@@ -143,6 +151,8 @@ export function readSettings(form) {
   return {
     preset: value('preset'),
     from: value('from'),
+    workers: Math.min(MAX_WORKERS, Math.max(1, Math.round(number('workers', 'Workers')))),
+    fullMnist: checked('fullMnist'),
     config: {
       epochs: number('epochs', 'Epochs'),
       batchSize: number('batchSize', 'Batch size'),
@@ -215,6 +225,12 @@ export function mountTrainPanel(root, hub) {
     field('from-hint').textContent = continuing
       ? `Continues training ${hub.info?.label ?? 'the model in use'} (its own architecture).`
       : 'Scratch: fresh random weights (the seed sets them).';
+    const workers = Number(form.elements.workers.value) || 1;
+    field('workers-note').textContent = workers === 1
+      ? 'One Web Worker trains, as on a single core.'
+      : `${workers} Web Workers share each batch: every one computes the gradients of its part, they are summed and `
+        + 'one update is applied, so the result is the same as with one worker, only faster. Weights and gradients '
+        + `travel as transferred buffers, which needs no cross-origin isolation (this machine reports ${navigator.hardwareConcurrency || 1} cores).`;
   }
 
   function setRunning(running) {
@@ -227,7 +243,9 @@ export function mountTrainPanel(root, hub) {
     if (!running) refreshFormState();
   }
 
-  writeSettings(form, DEFAULT_CONFIG);
+  /** The settings' defaults: Rust's TrainConfig, every core, the bundled subset. */
+  const writeDefaults = () => writeSettings(form, { ...DEFAULT_CONFIG, workers: defaultWorkers(), fullMnist: false });
+  writeDefaults();
   refreshPresets();
   refreshFormState();
   form.addEventListener('change', refreshFormState);
@@ -235,7 +253,7 @@ export function mountTrainPanel(root, hub) {
   hub.addEventListener('custom-architecture', refreshPresets);
   const refreshExamples = mountAugmentationGrid(root, client, () => readSettings(form).config);
   buttons.defaults.addEventListener('click', () => {
-    writeSettings(form, DEFAULT_CONFIG);
+    writeDefaults();
     refreshFormState();
     refreshExamples();
   });
@@ -349,7 +367,7 @@ export function mountTrainPanel(root, hub) {
       const where = analysis.layer == null ? '' : `layer ${analysis.layer + 1} (${analysis.name}): `;
       throw new Error(`The ${architecture.name} architecture cannot be trained: ${where}${analysis.message}`);
     }
-    return { params: analysis.summary.total_params, weightBytes: analysis.weightBytes };
+    return { params: analysis.summary.total_params, weightBytes: analysis.weightBytes, maxWorkers: analysis.maxWorkers };
   }
 
   function start() {
@@ -379,10 +397,18 @@ export function mountTrainPanel(root, hub) {
       epochs: settings.config.epochs, batches: [], history: [], best: null, previous, bestWeights: null, epochNow: null,
     };
     const current = run;
-    const promise = client.train({ architecture: model.architecture, config: settings.config, initialWeights: model.initialWeights });
+    // Every worker holds a replica: as many as fit in memory together.
+    client.workers = Math.max(1, Math.min(settings.workers, size.maxWorkers ?? settings.workers));
+    if (client.workers < settings.workers) {
+      hub.error(`${settings.workers} workers would need more memory than the page can safely use for this model`,
+        `Training on ${client.workers} instead`);
+    }
+    const promise = client.train({
+      architecture: model.architecture, config: settings.config, initialWeights: model.initialWeights, fullMnist: settings.fullMnist,
+    });
     run.id = promise.id;
     promise.catch(() => {}); // failures arrive as the client's 'error' event (handled below)
-    setStatus({ state: 'running', epoch: '1', valAccuracy: '', testAccuracy: '', weightsEpoch: '', paused: '' });
+    setStatus({ state: 'running', epoch: '1', valAccuracy: '', testAccuracy: '', weightsEpoch: '', paused: '', workers: '', workerRestarts: '' });
     field('headline').textContent = `Starting: ${current.label}, ${settings.config.epochs} epochs…`;
     $('#train-result').textContent = '';
     showNumbers({ rate: '–', elapsed: '–', eta: '–', 'train-loss': '–', 'train-accuracy': '–', 'val-loss': '–', 'val-accuracy': '–' });
@@ -415,7 +441,21 @@ export function mountTrainPanel(root, hub) {
       return;
     }
     run.batchesPerEpoch = detail.batchesPerEpoch;
-    field('headline').textContent = `Training ${run.label} on ${grouped(detail.trainSize)} images, validating on ${grouped(detail.validationSize)}`;
+    const workers = detail.workers > 1 ? ` with ${detail.workers} workers` : '';
+    field('headline').textContent = `Training ${run.label} on ${grouped(detail.trainSize)} images${workers}, validating on ${grouped(detail.validationSize)}`;
+    status.dataset.workers = String(detail.workers ?? 1);
+  });
+
+  client.addEventListener('worker-restarted', ({ detail: d }) => {
+    if (!mine(d)) return;
+    status.dataset.workerRestarts = String(Number(status.dataset.workerRestarts || 0) + 1);
+    $('#train-result').textContent = `${capitalized(d.message)}.`;
+  });
+
+  client.addEventListener('data-progress', ({ detail: d }) => {
+    if (!mine(d)) return;
+    const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+    field('headline').textContent = `Loading all 60,000 MNIST training images: ${mb(d.loaded)}${d.total ? ` of ${mb(d.total)}` : ''}…`;
   });
 
   client.addEventListener('batch', ({ detail: d }) => {

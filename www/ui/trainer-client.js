@@ -4,7 +4,9 @@
 // data is loaded once and this machine class has few cores to spare.
 //
 // Methods return promises; progress arrives as events (addEventListener(type, e => e.detail)):
-//   'start'        {id, job, trainSize, validationSize, batchesPerEpoch, epochs, batchSize}
+//   'start'        {id, job, trainSize, validationSize, batchesPerEpoch, epochs, batchSize, workers}
+//   'worker-restarted' {message}: one of the other cores' workers failed and was replaced
+//   'data-progress' {loaded, total}: the full MNIST training set downloading (train({fullMnist}))
 //   'batch'        Rust's batch event + imagesPerSecond, elapsedMs, etaMs, progress, epochProgress
 //   'validating'   {epoch, done, total, elapsedMs, etaMs}
 //   'epoch'        the epoch record + weights (Uint8Array safetensors), elapsedMs, memoryBytes
@@ -43,7 +45,16 @@ export const DEFAULT_CONFIG = Object.freeze({
   seed: 42,
 });
 
+/** Web Workers training and evaluation use by default: every core, up to MAX_WORKERS (past
+ *  about 8, a batch of 64 leaves each worker too few images to pay for its messages). */
+export const MAX_WORKERS = 8;
+export function defaultWorkers() {
+  return Math.max(1, Math.min(MAX_WORKERS, navigator.hardwareConcurrency || 1));
+}
+
 export class TrainerClient extends EventTarget {
+  /** Workers each job runs on (the Train form sets it). */
+  workers = defaultWorkers();
   #url;
   #worker = null;
   #workerReady = false;
@@ -81,15 +92,15 @@ export class TrainerClient extends EventTarget {
   /** Trains `architecture` ({name, layers}) from scratch, or continues from `initialWeights`
    *  (safetensors bytes; their architecture wins). Resolves with the 'finished' detail; the
    *  promise's `.id` is the id its events carry. */
-  train({ architecture, config = {}, initialWeights = null }) {
-    return this.#startJob('train', { architecture, config: { ...DEFAULT_CONFIG, ...config }, initialWeights });
+  train({ architecture, config = {}, initialWeights = null, fullMnist = false }) {
+    return this.#startJob('train', { architecture, config: { ...DEFAULT_CONFIG, ...config }, initialWeights, fullMnist, workers: this.workers });
   }
 
   /** Trains `weights` further on the user's labelled drawings (pixels 0..1, 784 per image),
    *  each repeated `repeat` times, mixed with `bundledImages` bundled ones. Same events as train. */
   fineTune({ weights, pixels, labels, config = {}, bundledImages = 2000, repeat = 5 }) {
     return this.#startJob('fine-tune', {
-      weights, pixels, labels, bundledImages, repeat, config: { ...DEFAULT_CONFIG, ...config },
+      weights, pixels, labels, bundledImages, repeat, config: { ...DEFAULT_CONFIG, ...config }, workers: this.workers,
     });
   }
 
@@ -109,7 +120,7 @@ export class TrainerClient extends EventTarget {
   /** Resolves with {count, loss, accuracy, confusion[10][10], predictions[]} on the 10,000
    *  bundled test images, computed in the worker ('eval-progress' events on the way). */
   evaluate(weights) {
-    return this.#request('evaluate', { weights }).promise;
+    return this.#request('evaluate', { weights, workers: this.workers }).promise;
   }
 
   /** Resolves with [{index, label, pixels: Uint8Array(784)}] from the bundled test set. */

@@ -98,11 +98,13 @@ test('a 2-worker run trains, pauses, resumes, survives losing a worker, stops wi
     await page.waitForFunction((n) => window.seen.batch > n, atPause);
 
     // One gradient worker crashes mid-run (its wasm panics): it is replaced and the run goes on.
-    const restarted = page.evaluate(() => new Promise((resolve) => {
+    const restarted = page.evaluate(() => new Promise((resolve, reject) => {
       window.digitlens.hub.trainer.addEventListener('worker-restarted', ({ detail }) => resolve(detail.message), { once: true });
+      setTimeout(() => reject(new Error('no worker-restarted event within 60 s')), 60_000);
     }));
-    // The test-only request goes straight into the training worker, as reliability.test.mjs does.
-    const training = page.workers().find((w) => new URL(w.url()).pathname.endsWith('/worker.js'));
+    // The test-only request goes straight into the training worker (www/worker.js, not the
+    // explanation's or the insight's), as reliability.test.mjs does.
+    const training = page.workers().find((w) => new URL(w.url()).pathname === '/worker.js');
     await training.evaluate(() => self.dispatchEvent(new MessageEvent('message', { data: { type: 'test-only-crash-helper', id: 'test' } })));
     const crashed = await restarted;
     assert.match(crashed, /a training worker failed \(.*deliberate panic.*\) and was replaced/);

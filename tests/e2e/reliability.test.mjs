@@ -92,8 +92,9 @@ async function dismissBanner(page) {
 function trackWorkers(page) {
   const workers = [];
   const track = (worker) => {
-    // Only the training worker (www/worker.js), not the gradient workers it starts.
-    if (!/\/worker\.js$/.test(new URL(worker.url()).pathname)) return;
+    // Only the training worker (www/worker.js): not the gradient workers it starts, nor the
+    // explanation's or the channel cards' workers.
+    if (new URL(worker.url()).pathname !== '/worker.js') return;
     const entry = { worker, closed: false };
     worker.on('close', () => { entry.closed = true; });
     workers.push(entry);

@@ -4,6 +4,7 @@
 // failure ends up in the one error banner.
 import init, * as wasm from './pkg/digitlens.js';
 import { Hub } from './ui/hub.js';
+import { fetchWithProgress } from './fetch-progress.js';
 import { mountDrawPanel } from './ui/draw-panel.js';
 import { mountTour } from './ui/tour.js';
 import { mountClassroom } from './ui/classroom/classroom.js';
@@ -21,7 +22,7 @@ window.digitlens = { hub, wasm, areas, get draw() { return areas.draw; } };
  *  loading status, and names for the offline cache (the page's timeline does not list them). */
 const WORKER_SCRIPT = new URL('./worker.js', import.meta.url).href;
 /** The modules the training worker and its gradient workers (www/parallel/) import. */
-const WORKER_MODULES = ['./wasm-errors.js', './parallel/pool.js', './parallel/gradient-worker.js'].map((f) => new URL(f, import.meta.url).href);
+const WORKER_MODULES = ['./wasm-errors.js', './fetch-progress.js', './parallel/pool.js', './parallel/gradient-worker.js'].map((f) => new URL(f, import.meta.url).href);
 const TRAINING_DATA = [
   'train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz',
 ].map((f) => new URL(`./data/${f}`, import.meta.url).href);
@@ -74,31 +75,6 @@ const progress = $('load-progress');
 
 function mb(bytes) {
   return (bytes / 1e6).toFixed(1);
-}
-
-/** Fetches a file, reporting bytes as they arrive. */
-async function fetchWithProgress(url, onProgress) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url} answered ${response.status} ${response.statusText}`);
-  const total = Number(response.headers.get('Content-Length')) || 0;
-  if (!response.body) return new Uint8Array(await response.arrayBuffer());
-  const reader = response.body.getReader();
-  const chunks = [];
-  let loaded = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.length;
-    onProgress(loaded, total);
-  }
-  const bytes = new Uint8Array(loaded);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.length;
-  }
-  return bytes;
 }
 
 /** Mounts an area from a module that may not be there (yet); failures go to the banner.

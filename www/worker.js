@@ -64,6 +64,7 @@
 import init, * as wasm from './pkg/digitlens.js';
 import { GradientPool } from './parallel/pool.js';
 import { describe } from './wasm-errors.js';
+import { fetchWithProgress } from './fetch-progress.js';
 
 const DATA = {
   train: ['./data/train-images-idx3-ubyte.gz', './data/train-labels-idx1-ubyte.gz'],
@@ -117,24 +118,10 @@ function reportUncaught(error) {
   post({ type: 'error', id: job?.id ?? null, fatal: true, message: `the training worker failed: ${message}` });
 }
 
-/** A file of the page's own; `onProgress(loaded, total)` as it arrives (total 0: unknown). */
-async function fetchBytes(url, { onProgress } = {}) {
+async function fetchBytes(url) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`cannot load ${url}: HTTP ${response.status}`);
-  if (!onProgress || !response.body) return new Uint8Array(await response.arrayBuffer());
-  const total = Number(response.headers.get('content-length')) || 0;
-  const chunks = [];
-  let loaded = 0;
-  for (const reader = response.body.getReader(); ;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.length;
-    onProgress(loaded, total);
-  }
-  const bytes = new Uint8Array(loaded);
-  chunks.reduce((offset, chunk) => (bytes.set(chunk, offset), offset + chunk.length), 0);
-  return bytes;
+  return new Uint8Array(await response.arrayBuffer());
 }
 
 /** The full training set, loaded once on first use and kept. */
@@ -142,7 +129,7 @@ let fullTrainingSet = null;
 async function loadFullTrainingSet(id) {
   if (!fullTrainingSet) {
     const [images, labels] = await Promise.all([
-      fetchBytes(DATA.full[0], { onProgress: (loaded, total) => post({ type: 'data-progress', id, loaded, total }) }),
+      fetchWithProgress(DATA.full[0], (loaded, total) => post({ type: 'data-progress', id, loaded, total })),
       fetchBytes(DATA.full[1]),
     ]);
     fullTrainingSet = wasm.Dataset.fromIdx(images, labels);
@@ -153,8 +140,8 @@ async function loadFullTrainingSet(id) {
 async function load() {
   const [exports, train, test] = await Promise.all([
     init(),
-    Promise.all(DATA.train.map((url) => fetchBytes(url))),
-    Promise.all(DATA.test.map((url) => fetchBytes(url))),
+    Promise.all(DATA.train.map(fetchBytes)),
+    Promise.all(DATA.test.map(fetchBytes)),
   ]);
   return { memory: exports.memory, train: wasm.Dataset.fromIdx(...train), test: wasm.Dataset.fromIdx(...test) };
 }

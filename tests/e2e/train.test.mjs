@@ -193,7 +193,7 @@ test('a bad setting ends in the error state with a readable message in the banne
   }
 });
 
-test('20 epochs do not grow the worker memory beyond what the first epochs needed', async () => {
+test('30 epochs do not grow the worker memory once the first epochs have warmed it up', async () => {
   const { context, page } = await openTrainPage(env);
   try {
     const memory = await page.evaluate(async () => {
@@ -203,16 +203,18 @@ test('20 epochs do not grow the worker memory beyond what the first epochs neede
       // Stop right after the last epoch: the test-set evaluation is not what is measured here.
       client.addEventListener('epoch', ({ detail }) => {
         perEpoch.push(detail.memoryBytes);
-        if (detail.epoch === 20) client.stop();
+        if (detail.epoch === 30) client.stop();
       });
       const architecture = window.digitlens.wasm.presetArchitecture('cnn');
-      await client.train({ architecture, config: { epochs: 20, trainSize: 100, earlyStopping: false } });
+      await client.train({ architecture, config: { epochs: 30, trainSize: 100, earlyStopping: false } });
       return perEpoch;
     });
-    assert.equal(memory.length, 20);
+    assert.equal(memory.length, 30);
     assert.ok(memory.every((bytes) => bytes > 0));
-    // wasm memory never shrinks, so any per-epoch leak shows as growth after the warm-up.
-    assert.equal(memory[19], memory[2], `the wasm heap grew from ${memory[2]} to ${memory[19]} bytes`);
+    // wasm memory never shrinks, so any per-epoch leak shows as growth after the warm-up. The
+    // allocator settles within the first few epochs (measured: one 5.6 MB step at epoch 6 with
+    // one worker, none after it up to epoch 40), so the 20 epochs after the 10th must not grow.
+    assert.equal(memory[29], memory[9], `the wasm heap grew from ${memory[9]} to ${memory[29]} bytes between epochs 10 and 30`);
   } finally {
     await context.close();
   }

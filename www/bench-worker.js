@@ -97,11 +97,17 @@ async function workersScaling(data, architecture) {
   const weights = model.flatWeights();
   const read = (from, to) => test.range(from, to);
   const rates = new Map(counts.map((n) => [n, { train: [], evaluate: [] }]));
-  const pool = new GradientPool(new URL('./parallel/gradient-worker.js', import.meta.url));
+  // One pool per count, kept for every round: a new Web Worker's wasm runs baseline code, and
+  // compiles its hot functions on the machine's cores, for its first seconds, which is not
+  // what a training run of minutes sees.
+  const pools = new Map(counts.map((n) => [n, new GradientPool(new URL('./parallel/gradient-worker.js', import.meta.url))]));
   try {
+    for (const [n, pool] of pools) {
+      await pool.configure(n, architecture);
+      await trainRate(pool, data, architecture);
+    }
     for (let round = 0; round < ROUNDS; round++) {
-      for (const n of counts) {
-        await pool.configure(n, architecture);
+      for (const [n, pool] of pools) {
         rates.get(n).train.push(await trainRate(pool, data, architecture));
         const started = performance.now();
         (await pool.evaluate(weights, test.length, read, { yieldToEvents: nextTask })).free();
@@ -109,7 +115,7 @@ async function workersScaling(data, architecture) {
       }
     }
   } finally {
-    pool.close();
+    for (const pool of pools.values()) pool.close();
     model.free();
     test.free();
   }

@@ -56,11 +56,12 @@ impl Trainer {
         gradients_to_js(&self.0.shard_gradients(from..to).map_err(js_error)?)
     }
 
-    /// Ends the batch with the sum of every shard's `{gradients, lossSum, correct, count}`
-    /// (summed with `sumGradients`); returns the `batch` event, as `step()` would.
+    /// Ends the batch with every shard's `{gradients, lossSum, correct, count}`, in shard
+    /// order (added in that order, so every run sums alike); returns the `batch` event, as
+    /// `step()` would.
     #[wasm_bindgen(js_name = finishBatch)]
-    pub fn finish_batch(&mut self, gradients: Vec<f32>, loss_sum: f64, correct: usize, count: usize) -> Result<JsValue, JsError> {
-        let summed = ShardGradients { gradients, loss_sum, correct, count };
+    pub fn finish_batch(&mut self, parts: Vec<JsValue>) -> Result<JsValue, JsError> {
+        let summed = sum_shards(parts, parallel::parameter_count(self.0.network()))?;
         to_js(&self.0.finish_batch(&summed).map_err(js_error)?)
     }
 
@@ -139,21 +140,27 @@ fn images_to_js(data: &data::Dataset) -> Result<JsValue, JsError> {
     Ok(out.into())
 }
 
-/// The sum of shards' `{gradients, lossSum, correct, count}`, added in the order given: the
-/// same sum on every replica, whatever order the workers answered in.
-#[wasm_bindgen(js_name = sumGradients)]
-pub fn sum_gradients(parts: Vec<JsValue>) -> Result<JsValue, JsError> {
+/// The sum of shards' `{gradients, lossSum, correct, count}` (`parameters` gradient values
+/// each), added in the order given. Each part is copied once, straight into wasm memory.
+fn sum_shards(parts: Vec<JsValue>, parameters: usize) -> Result<ShardGradients, JsError> {
     let mut total = ShardGradients::default();
-    for part in parts {
-        let get = |key: &str| Reflect::get(&part, &key.into()).map_err(|_| JsError::new("a shard's result is not an object"));
-        let gradients = Float32Array::from(get("gradients")?).to_vec();
+    let mut part = ShardGradients { gradients: vec![0.0; parameters], ..Default::default() };
+    for value in parts {
+        let get = |key: &str| Reflect::get(&value, &key.into()).map_err(|_| JsError::new("a shard's result is not an object"));
         let number = |key: &str| -> Result<f64, JsError> {
             get(key)?.as_f64().ok_or_else(|| JsError::new(&format!("a shard's result has no number {key}")))
         };
-        let shard = ShardGradients { gradients, loss_sum: number("lossSum")?, correct: number("correct")? as usize, count: number("count")? as usize };
-        total.add(&shard).map_err(js_error)?;
+        let gradients = Float32Array::from(get("gradients")?);
+        if gradients.length() as usize != parameters {
+            return Err(JsError::new(&format!("a worker sent {} gradient values where the model has {parameters}", gradients.length())));
+        }
+        gradients.copy_to(&mut part.gradients);
+        part.loss_sum = number("lossSum")?;
+        part.correct = number("correct")? as usize;
+        part.count = number("count")? as usize;
+        total.add(&part).map_err(js_error)?;
     }
-    gradients_to_js(&total)
+    Ok(total)
 }
 
 /// A replica in a gradient worker: it is sent the weights and a shard each step, so it needs

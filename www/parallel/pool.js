@@ -12,7 +12,7 @@ import * as wasm from '../pkg/digitlens.js';
 
 const PIXELS = 784;
 /** Images per evaluation part: progress granularity for the 10,000-image test evaluation. */
-const EVAL_PART = 1000;
+const EVAL_PART = 500;
 
 /** One gradient worker: requests with promises, a replacement after a crash. */
 class Helper {
@@ -125,15 +125,11 @@ export class GradientPool {
   }
 
   /** Asks helper `k` (a worker's index minus one) for something; if it fails, `fallback()`
-   *  does the same work here. */
-  async ask(k, message, transfer, fallback) {
+   *  does the same work here. The request is posted at once, not after an await, so the
+   *  helper works while the caller goes on to its own share. */
+  ask(k, message, transfer, fallback) {
     const helper = this.helpers[k];
-    try {
-      await helper.ready;
-      return await helper.request(message, transfer);
-    } catch {
-      return fallback();
-    }
+    return Promise.all([helper.ready, helper.request(message, transfer)]).then(([, reply]) => reply, () => fallback());
   }
 
   /** One training step with the batch's gradients computed by every worker; null when the
@@ -152,8 +148,7 @@ export class GradientPool {
       return this.ask(k, message, [own.buffer, pixels.buffer, labels.buffer], () => trainer.shardGradients(from, to));
     });
     const mine = trainer.shardGradients(...parts[0]);
-    const sum = wasm.sumGradients([mine, ...(await Promise.all(asked))]);
-    return trainer.finishBatch(sum.gradients, sum.lossSum, sum.correct, sum.count);
+    return trainer.finishBatch([mine, ...(await Promise.all(asked))]);
   }
 
   /** Evaluates the images `read(from, to)` → {images, labels} of a set of `total` with the
@@ -164,40 +159,51 @@ export class GradientPool {
     for (let from = 0; from < total; from += EVAL_PART) parts.push([from, Math.min(total, from + EVAL_PART)]);
     const results = new Array(parts.length);
     let done = 0;
-    const finished = (index, result, [from, to]) => {
+    const finished = (index, result) => {
       results[index] = result;
+      const [from, to] = parts[index];
       done += to - from;
       onProgress(done, total);
     };
-    const evaluateHere = (images, labels) => {
+    const evaluateHere = (index) => {
+      const { images, labels } = read(...parts[index]);
       this.local.setWeights(weights);
       const evaluation = this.local.evaluate(images, labels);
       try {
-        return evaluation.result();
+        finished(index, evaluation.result());
       } finally {
         evaluation.free();
       }
     };
-    // Worker w takes parts w, w + size, w + 2·size, …
-    const queue = async (w) => {
-      for (let index = w; index < parts.length; index += this.size) {
-        if (cancelled()) return;
-        const { images, labels } = read(...parts[index]);
-        let result;
-        if (w === 0) {
-          result = evaluateHere(images, labels);
-          await yieldToEvents();
-        } else {
-          const copy = weights.slice();
-          const message = { type: 'evaluate', weights: copy, images, labels };
-          // The part's buffers went to the worker: a fallback reads them again.
-          const fallback = () => ({ result: evaluateHere(...Object.values(read(...parts[index]))) });
-          result = (await this.ask(w - 1, message, [copy.buffer, images.buffer, labels.buffer], fallback)).result;
-        }
-        finished(index, result, parts[index]);
+    // Parts go to whichever worker is free next, so a slower one does fewer.
+    let next = 0;
+    const take = () => (next < parts.length && !cancelled() ? next++ : null);
+    const here = async () => {
+      for (let index = take(); index !== null; index = take()) {
+        evaluateHere(index);
+        await yieldToEvents();
       }
     };
-    await Promise.all(Array.from({ length: this.size }, (_, w) => queue(w)));
+    // A helper keeps two parts in flight: its replies are only read between worker 0's
+    // parts, and it should not sit idle until then.
+    const helper = async (k) => {
+      const send = (index) => {
+        const { images, labels } = read(...parts[index]);
+        const copy = weights.slice();
+        const message = { type: 'evaluate', weights: copy, images, labels };
+        return this.ask(k, message, [copy.buffer, images.buffer, labels.buffer], () => ({ result: null }))
+          // The part's buffers went to the worker: a fallback reads them again.
+          .then(({ result }) => (result ? finished(index, result) : evaluateHere(index)));
+      };
+      const inFlight = [];
+      for (let index = take(); index !== null; index = take()) {
+        inFlight.push(send(index));
+        if (inFlight.length === 2) await inFlight.shift();
+      }
+      await Promise.all(inFlight);
+    };
+    // The helpers start first: worker 0's first part runs synchronously.
+    await Promise.all([...this.helpers.keys()].map(helper).concat(here()));
     if (cancelled()) return null;
     const merged = new wasm.Evaluation();
     for (const result of results) merged.mergeResult(result);

@@ -135,8 +135,8 @@ test('a 2-worker run trains, pauses, resumes, survives losing a worker, stops wi
 test('the Train area says how many workers it uses, and one worker is today\'s run', async () => {
   const { context, page } = await openTrainPage(env);
   try {
-    // One worker by default until more are faster in the page (see defaultWorkers).
-    assert.equal(Number(await page.inputValue('#train-workers')), 1);
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    assert.equal(Number(await page.inputValue('#train-workers')), Math.min(8, cores));
     await setFields(page, { '#train-workers': 2 });
     await page.dispatchEvent('#train-workers', 'change');
     assert.match(await page.textContent('#train-workers-note'), /2 Web Workers share each batch.*no cross-origin isolation/);

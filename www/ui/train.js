@@ -229,9 +229,8 @@ export function mountTrainPanel(root, hub) {
     field('workers-note').textContent = workers === 1
       ? 'One Web Worker trains, as on a single core.'
       : `${workers} Web Workers share each batch: every one computes the gradients of its part, they are summed and `
-        + 'one update is applied, so the result is the same as with one worker. Weights and gradients travel as '
-        + 'transferred buffers, which needs no cross-origin isolation; on small machines the exchange can cost more '
-        + `than the extra cores give (this machine reports ${navigator.hardwareConcurrency || 1} cores).`;
+        + 'one update is applied, so the result is the same as with one worker, only faster. Weights and gradients '
+        + `travel as transferred buffers, which needs no cross-origin isolation (this machine reports ${navigator.hardwareConcurrency || 1} cores).`;
   }
 
   function setRunning(running) {

@@ -48,12 +48,9 @@ export const DEFAULT_CONFIG = Object.freeze({
 /** The most Web Workers a job may use: past about 8, a batch of 64 leaves each worker too few
  *  images to pay for its messages. */
 export const MAX_WORKERS = 8;
-/** Workers a job uses by default: one. Measured on a quiet 2-core machine, 2 gradient workers
- *  trained at 859 images/s against 1,166 for one (evaluation: 5,800 against 4,973), while native
- *  threads scale 1.68× on the same machine: the page's per-step exchange still costs more than
- *  the second core gives, so more workers stay an option in the Train form, not the default. */
+/** Web Workers training and evaluation use by default: every core, up to MAX_WORKERS. */
 export function defaultWorkers() {
-  return 1;
+  return Math.max(1, Math.min(MAX_WORKERS, navigator.hardwareConcurrency || 1));
 }
 
 export class TrainerClient extends EventTarget {

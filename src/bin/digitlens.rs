@@ -595,34 +595,81 @@ fn bench(data: &Path, batches: usize, epoch: bool, ops: bool) -> Result<()> {
 }
 
 /// Training images/s with each batch's gradients on 1, 2, … threads (`train --threads`): the
-/// counts take turns for three rounds, so a busy spell of the machine hits them alike.
+/// counts take turns for three rounds, so a busy spell of the machine hits them alike. Beside
+/// each count, the machine's own ceiling in the same rounds: that many independent trainers
+/// stepping at once, with nothing exchanged (on a shared or hyperthreaded host two cores do
+/// not give twice one core's speed, whatever the scheme).
+/// Images/s of `threads` independent one-thread trainers (`trainer(1)`) running `batches`
+/// steps each at once, over the wall time from a common start until the last is done.
+fn independent_rate(trainer: &(dyn Fn(usize) -> Result<Trainer> + Sync), threads: usize, batches: usize, batch: usize) -> Result<f64> {
+    // Made here, so that a failure cannot leave the others waiting at the start.
+    let trainers = (0..threads).map(|_| trainer(1)).collect::<Result<Vec<_>>>()?;
+    let start = std::sync::Barrier::new(threads + 1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = trainers
+            .into_iter()
+            .map(|mut trainer| {
+                let start = &start;
+                scope.spawn(move || -> Result<()> {
+                    let warm = (0..3).try_for_each(|_| trainer.step().map(drop));
+                    start.wait();
+                    warm?;
+                    for _ in 0..batches {
+                        trainer.step()?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        start.wait();
+        let began = Instant::now();
+        for handle in handles {
+            handle.join().unwrap_or_else(|_| bail!("a bench thread panicked"))?;
+        }
+        Ok((threads * batches * batch) as f64 / began.elapsed().as_secs_f64())
+    })
+}
+
 fn threads_scaling(train_set: &Dataset, batches: usize) -> Result<()> {
     const BATCH: usize = 64;
     const ROUNDS: usize = 3;
     let counts: Vec<usize> = [1, 2, default_threads()].into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let trainer = |threads: usize| -> Result<Trainer> {
+        let config = TrainConfig { epochs: 1, batch_size: BATCH, ..TrainConfig::default() };
+        Ok(Trainer::new(Network::new(&Architecture::preset("cnn")?, 1)?, train_set, config)?.with_threads(threads))
+    };
+    // Images/s of a trainer's median step over `batches` full batches after a warm-up.
+    let rate = |mut trainer: Trainer| -> Result<f64> {
+        let mut times = Vec::new();
+        for step in 0.. {
+            let before = Instant::now();
+            if matches!(trainer.step()?, Event::Batch { images: BATCH, .. }) && step >= 3 {
+                times.push(before.elapsed().as_secs_f64());
+            }
+            if times.len() == batches {
+                break;
+            }
+        }
+        Ok(BATCH as f64 / median(times))
+    };
     let mut rates = vec![Vec::new(); counts.len()];
+    let mut ceilings = vec![Vec::new(); counts.len()];
     for _ in 0..ROUNDS {
         for (k, &threads) in counts.iter().enumerate() {
-            let config = TrainConfig { epochs: 1, batch_size: BATCH, ..TrainConfig::default() };
-            let mut trainer = Trainer::new(Network::new(&Architecture::preset("cnn")?, 1)?, train_set, config)?.with_threads(threads);
-            let mut times = Vec::new();
-            for step in 0.. {
-                let before = Instant::now();
-                if matches!(trainer.step()?, Event::Batch { images: BATCH, .. }) && step >= 3 {
-                    times.push(before.elapsed().as_secs_f64());
-                }
-                if times.len() == batches {
-                    break;
-                }
-            }
-            rates[k].push(BATCH as f64 / median(times));
+            rates[k].push(rate(trainer(threads)?)?);
+            ceilings[k].push(independent_rate(&trainer, threads, batches, BATCH)?);
         }
     }
-    for (threads, rates) in counts.iter().zip(rates) {
+    let rounded = |rates: &[f64]| (median(rates.to_vec()) * 1000.0).round() / 1000.0;
+    for (k, threads) in counts.iter().enumerate() {
         let line = serde_json::json!({
-            "target": "native", "name": "train_img_per_s_threads", "threads": threads,
-            "value": (median(rates) * 1000.0).round() / 1000.0,
+            "target": "native", "name": "train_img_per_s_threads", "threads": threads, "value": rounded(&rates[k]),
             "note": format!("cnn, batch {BATCH}, Adam, each batch's gradients on {threads} thread(s) (train --threads): median of {ROUNDS} interleaved rounds of {batches} batches"),
+        });
+        println!("{line}");
+        let line = serde_json::json!({
+            "target": "native", "name": "train_img_per_s_independent", "threads": threads, "value": rounded(&ceilings[k]),
+            "note": format!("the machine's ceiling in the same rounds: {threads} independent one-thread trainers stepping at once, their images over the wall time until all are done"),
         });
         println!("{line}");
     }

@@ -1,6 +1,7 @@
 //! digitlens: a handwritten-digit CNN in candle that trains, predicts and shows its
 //! activations natively and in the browser.
 
+pub mod analysis;
 pub mod augment;
 pub mod class_file;
 pub mod data;

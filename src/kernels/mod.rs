@@ -10,6 +10,7 @@
 
 mod conv;
 mod dense;
+mod geometry;
 mod gemm;
 mod pool;
 pub mod profile;

@@ -6,7 +6,7 @@
 //! subtract and halve, so results stay within rounding of the direct convolution. The backward
 //! passes stay on im2col (`conv.rs`).
 
-use super::conv::Geometry;
+use super::geometry::Geometry;
 use super::gemm::{gemm, Packed, Store, View, MR, NR};
 use super::positive;
 use std::cell::RefCell;

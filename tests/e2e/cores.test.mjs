@@ -151,3 +151,42 @@ test('the Train area says how many workers it uses, and one worker is today\'s r
     await context.close();
   }
 });
+
+test('"Train on all 60,000" downloads the full set once, with progress, and trains on all of it', async () => {
+  const { context, page } = await openTrainPage(env);
+  try {
+    await page.evaluate(async () => {
+      const { sharedTrainerClient } = await import('./ui/trainer-client.js');
+      const client = sharedTrainerClient();
+      window.fullRuns = [];
+      client.addEventListener('start', ({ detail }) => window.fullRuns.push({ start: detail, progress: [] }));
+      client.addEventListener('data-progress', ({ detail }) => window.fullRuns.push({ progress: [detail] }));
+      // Stop each run after its third batch: what is checked is which images it trains on.
+      client.addEventListener('batch', ({ detail }) => { if (detail.batch === 3) client.stop(); });
+    });
+    await setFields(page, { '#preset': 'dense', '#train-epochs': 1 });
+    await page.check('#train-full-mnist');
+    assert.equal(await page.isDisabled('#train-size'), true, 'the bundled subset\'s size does not apply');
+    for (let run = 0; run < 2; run++) {
+      await page.click('#train-start');
+      assert.equal((await waitForEnd(page, 120_000)).state, 'stopped');
+    }
+    const events = await page.evaluate(() => window.fullRuns);
+    const starts = events.filter((e) => e.start).map((e) => e.start);
+    assert.equal(starts.length, 2);
+    for (const start of starts) {
+      assert.equal(start.trainSize + start.validationSize, 60_000);
+      assert.equal(start.validationSize, 6_000);
+    }
+    // The download is reported as it goes, and only before the first run.
+    const firstStart = events.findIndex((e) => e.start);
+    const progress = events.filter((e) => !e.start).map((e) => e.progress[0]);
+    assert.ok(progress.length >= 2, `${progress.length} progress events`);
+    assert.ok(events.slice(firstStart).every((e) => e.start), 'the second run downloaded again');
+    const last = progress.at(-1);
+    assert.ok(last.total > 9e6 && last.loaded === last.total, `downloaded ${last.loaded} of ${last.total} bytes`);
+    assert.ok(progress.every((p, i) => i === 0 || p.loaded >= progress[i - 1].loaded));
+  } finally {
+    await context.close();
+  }
+});

@@ -161,7 +161,8 @@ export function readSettings(form) {
       momentum: number('momentum', 'Momentum'),
       weightDecay: number('weightDecay', 'Weight decay'),
       schedule: value('schedule'),
-      trainSize: number('trainSize', 'Training images'),
+      // All 60,000 means all of them (0: the whole set), whatever the bundled subset's field says.
+      trainSize: checked('fullMnist') ? 0 : number('trainSize', 'Training images'),
       validationSplit: number('validationSplit', 'Validation split') / 100,
       earlyStopping: checked('earlyStopping'),
       patience: number('patience', 'Patience'),
@@ -220,6 +221,7 @@ export function mountTrainPanel(root, hub) {
     }
     const early = form.elements.earlyStopping.checked;
     form.elements.patience.disabled = form.elements.minDelta.disabled = !early;
+    form.elements.trainSize.disabled = form.elements.fullMnist.checked;
     const continuing = form.elements.from.value === 'continue';
     presetSelect.disabled = continuing;
     field('from-hint').textContent = continuing

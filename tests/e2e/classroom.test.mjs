@@ -30,11 +30,20 @@ async function openLink(link, viewport = { width: 1280, height: 900 }) {
   return opened;
 }
 
+/** The link #share-link holds once it differs from `before` and is finished: each change
+ *  re-encodes it, and the field is aria-busy until the latest encoding is written. */
+async function nextLink(page, before) {
+  await page.waitForFunction((old) => {
+    const field = document.querySelector('#share-link');
+    return field.value.includes('#lesson=') && field.value !== old && !field.hasAttribute('aria-busy');
+  }, before);
+  return page.inputValue('#share-link');
+}
+
 /** Clicks Share and returns the link once #share-link holds one. */
 async function share(page) {
   await page.click('#share');
-  await page.waitForFunction(() => document.querySelector('#share-link').value.includes('#lesson='));
-  return page.inputValue('#share-link');
+  return nextLink(page, '');
 }
 
 test('a shared link opened in a new browser context shows the same drawing, prediction, parts and settings', async () => {
@@ -55,8 +64,7 @@ test('a shared link opened in a new browser context shows the same drawing, pred
   assert.ok((await a.page.locator('#share-panel').isVisible()), 'Share opens its panel');
   // The class sees only Draw and Look inside.
   for (const part of ['train', 'model']) await a.page.uncheck(`input[name="share-part"][value="${part}"]`);
-  await a.page.waitForFunction((before) => document.querySelector('#share-link').value !== before, full);
-  const link = await a.page.inputValue('#share-link');
+  const link = await nextLink(a.page, full);
   assert.ok(link.length < 4000, `a link with a drawing is ${link.length} characters`);
   const sentStrokes = await strokes(a.page);
   await a.page.screenshot({ path: screenshotPath('classroom-share.png') });
@@ -108,8 +116,7 @@ test('a link carries the editor\'s architecture, the one offered to Train, and a
   await share(a.page);
   const before = await a.page.inputValue('#share-link');
   await a.page.selectOption('#share-tour', '3');
-  await a.page.waitForFunction((old) => document.querySelector('#share-link').value !== old, before);
-  const link = await a.page.inputValue('#share-link');
+  const link = await nextLink(a.page, before);
   await a.context.close();
 
   const b = await openLink(link);

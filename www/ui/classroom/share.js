@@ -70,9 +70,18 @@ export function mountShare({ areas, slot }) {
     },
   });
 
+  // Encoding is asynchronous (compression), so two quick changes can finish out of order: only
+  // the latest request writes the link, and the field is busy until it has.
+  let latest = 0;
   async function refresh() {
-    const hash = await encodeLesson(collectState());
-    linkField.value = new URL(hash, location.href).href;
+    const request = ++latest;
+    linkField.setAttribute('aria-busy', 'true');
+    try {
+      const hash = await encodeLesson(collectState());
+      if (request === latest) linkField.value = new URL(hash, location.href).href;
+    } finally {
+      if (request === latest) linkField.removeAttribute('aria-busy');
+    }
     return linkField.value;
   }
 

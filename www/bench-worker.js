@@ -124,7 +124,7 @@ async function workersScaling(data, architecture) {
     self.postMessage({ type: 'result', name: 'train_img_per_s_workers', value: median(train), extra: { workers: n },
       note: `cnn, batch ${BATCH}, Adam, ${n} Web Worker${n > 1 ? 's sharing each batch (parallel/pool.js)' : ''}: median of ${ROUNDS} rounds of ${BATCHES_PER_ROUND} batches, counts interleaved (${cores} cores reported)` });
     self.postMessage({ type: 'result', name: 'eval_img_per_s_workers', value: median(evaluate), extra: { workers: n },
-      note: `the 10,000 test images evaluated in parts of 1,000 spread over ${n} worker${n > 1 ? 's' : ''}, pretrained cnn, median of ${ROUNDS}` });
+      note: `the 10,000 test images evaluated in parts of 500 spread over ${n} worker${n > 1 ? 's' : ''}, pretrained cnn, median of ${ROUNDS}` });
   }
 }
 

@@ -273,7 +273,10 @@ test('a worker that crashes mid-run: the banner says so, a fresh worker starts, 
     const workers = trackWorkers(page);
     await page.evaluate(() => window.digitlens.hub.trainer.ready());
     await countEvents(page);
-    await setFields(page, { '#preset': 'cnn', '#train-size': 1000, '#train-epochs': 3 });
+    // Epochs long enough, and enough of them, for each crash below to land where it is meant to
+    // however many cores train.
+    await setFields(page, { '#preset': 'cnn', '#train-size': 4000, '#train-epochs': 20 });
+    await page.uncheck('#train-early');
 
     // Before any epoch: back to the model in use before the run (pretrained).
     await page.click('#train-start');
@@ -366,7 +369,9 @@ test('a Rust panic in the worker reaches the banner with its message, and the pa
     await countEvents(page);
 
     // In a request, in the middle of a run whose first epoch is done: that epoch's weights stay.
-    await setFields(page, { '#preset': 'cnn', '#train-size': 1000, '#train-epochs': 3 });
+    // Epochs to spare, so that the panic lands mid-run however many cores train.
+    await setFields(page, { '#preset': 'cnn', '#train-size': 1000, '#train-epochs': 20 });
+    await page.uncheck('#train-early');
     await page.click('#train-start');
     await page.waitForFunction(() => window.seen.epoch >= 1, null, { timeout: 120_000 });
     let worker = await liveWorker(workers);
@@ -705,7 +710,11 @@ test('while a cnn trains, new weights repaint the views without rebuilding them 
     // The user watches the curves: the maps and filters are off screen while it trains.
     await page.locator('#train-status').scrollIntoViewIfNeeded();
     await countEvents(page);
-    await page.click('#train-start'); // the defaults: cnn, the whole bundled set
+    // cnn on the whole bundled set, long enough to still run after 30 s however fast training
+    // is (the default 3 epochs once ended within the 30 s, with every core training).
+    await setFields(page, { '#train-epochs': 20 });
+    await page.locator('#train-early').setChecked(false);
+    await page.click('#train-start');
     await page.waitForTimeout(30_000);
     const during = await page.evaluate(() => ({
       longTasks: window.longTasks,

@@ -134,7 +134,10 @@ test('a short dense run trains in the worker, validates far above chance, is tes
 test('while a cnn trains the drawing is still read; Stop ends it keeping the best epoch', async () => {
   const { context, page, errors } = await openTrainPage(env);
   try {
-    await setFields(page, { '#preset': 'cnn', '#train-size': 1500, '#train-epochs': 4 });
+    // Epochs to spare, early stopping off: the run must outlast the checks below however many
+    // cores train (it is stopped by hand).
+    await setFields(page, { '#preset': 'cnn', '#train-size': 1500, '#train-epochs': 40 });
+    await page.locator('#train-early').setChecked(false);
     await watchTraining(page);
     await page.click('#train-start');
     // Epoch 2 under way: epoch 1 has been validated and its weights are on the page.

@@ -199,12 +199,16 @@ pub fn set_flat_weights(network: &Network, values: &[f32]) -> Result<()> {
 /// again every step).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn batch_gradients_threaded(network: &Network, batch: &Batch, threads: usize) -> Result<ShardGradients> {
-    use rayon::prelude::*;
     let ranges = shard_ranges(batch.len(), threads);
-    let parts = pool(ranges.len())?.install(|| {
-        ranges.par_iter().map(|range| shard_gradients(network, batch, range.clone(), range.start, batch.len())).collect::<Result<Vec<_>>>()
-    })?;
+    let parts = on_threads(ranges.len(), &ranges, |range| shard_gradients(network, batch, range.clone(), range.start, batch.len()))?;
     ShardGradients::sum(&parts)
+}
+
+/// `work` applied to every item on `threads` threads at once, the results in the items' order.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn on_threads<T: Sync, R: Send>(threads: usize, items: &[T], work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    use rayon::prelude::*;
+    pool(threads.max(1))?.install(|| items.par_iter().map(&work).collect())
 }
 
 /// A pool of `threads` threads, built once per count and kept.

@@ -257,6 +257,21 @@ pub fn evaluate(network: &Network, data: &Dataset) -> Result<Evaluation> {
     Ok(evaluation)
 }
 
+/// `evaluate` with its parts of `EVAL_CHUNK` images spread over `threads` threads (natively;
+/// the page spreads them over its workers), merged in order: the same evaluation.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn evaluate_threaded(network: &Network, data: &Dataset, threads: usize) -> Result<Evaluation> {
+    let starts: Vec<usize> = (0..data.len()).step_by(EVAL_CHUNK).collect();
+    let parts = parallel::on_threads(threads, &starts, |&from| {
+        let mut part = Evaluation::default();
+        part.add_range(network, data, from, from + EVAL_CHUNK)?;
+        Ok(part)
+    })?;
+    let mut evaluation = Evaluation::default();
+    parts.iter().for_each(|part| evaluation.merge(part));
+    Ok(evaluation)
+}
+
 /// Whether every weight is a finite number. A sum is enough: NaN and infinities propagate
 /// into it (and finite weights whose sum overflows are diverged too).
 fn all_finite<'a>(weights: impl IntoIterator<Item = &'a Tensor>) -> Result<bool> {
@@ -503,6 +518,12 @@ impl Trainer {
                 Err(Error::Config("training has finished; start a new run".into()))
             }
             Phase::Training => self.train_batch(),
+            #[cfg(not(target_arch = "wasm32"))]
+            Phase::Validating(evaluation) if self.threads > 1 && evaluation.count == 0 && !self.validation.is_empty() => {
+                self.phase = Phase::Validating(evaluation);
+                let evaluation = evaluate_threaded(&self.network, &self.validation, self.threads)?;
+                self.finish_validation(evaluation)
+            }
             Phase::Validating(evaluation) => self.validate_chunk(evaluation),
         }
     }
@@ -620,7 +641,8 @@ impl Trainer {
     }
 
     /// Computes each batch's gradients on `threads` threads at once, one shard each (see
-    /// `parallel`); 1 (the default) keeps it on the calling thread.
+    /// `parallel`), and each validation in parts on them; 1 (the default) keeps it all on the
+    /// calling thread.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);

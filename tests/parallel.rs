@@ -7,7 +7,7 @@ use digitlens::data::Dataset;
 use digitlens::network::Network;
 use digitlens::parallel::{self, shard_ranges, ShardGradients};
 use digitlens::spec::Architecture;
-use digitlens::train::{Event, OptimizerKind, TrainConfig, Trainer};
+use digitlens::train::{evaluate, evaluate_threaded, Event, OptimizerKind, TrainConfig, Trainer};
 
 fn bundled(prefix: &str) -> Dataset {
     Dataset::load_dir(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/www/data")), prefix).unwrap()
@@ -127,6 +127,28 @@ fn threads_train_to_the_same_weights_as_one_thread() {
         two.step().unwrap();
     }
     assert_close(&weights(&one), &weights(&two), "2 threads");
+}
+
+#[test]
+fn threads_evaluate_and_validate_as_one_thread_does() {
+    // 1,200 images: parts of 500, 500 and 200 over two threads, merged in order.
+    let data = bundled("t10k");
+    let data = data.subset(&(0..1200).collect::<Vec<_>>());
+    let network = Network::new(&Architecture::preset("cnn").unwrap(), 5).unwrap();
+    let (one, two) = (evaluate(&network, &data).unwrap(), evaluate_threaded(&network, &data, 2).unwrap());
+    assert_eq!((one.count, &one.confusion, &one.predictions), (two.count, &two.confusion, &two.predictions));
+    assert!((one.loss - two.loss).abs() < 1e-9 * one.loss.max(1.0), "loss {} vs {}", one.loss, two.loss);
+    // A trainer on two threads validates its epoch in one threaded pass: the same record.
+    let architecture = Architecture::preset("dense").unwrap();
+    let epoch = |mut trainer: Trainer| loop {
+        if let Event::Epoch(record) = trainer.step().unwrap() {
+            return record;
+        }
+    };
+    let (a, b) = (epoch(trainer(&architecture)), epoch(trainer(&architecture).with_threads(2)));
+    assert_eq!(a.val_accuracy, b.val_accuracy);
+    let (la, lb) = (a.val_loss.unwrap(), b.val_loss.unwrap());
+    assert!((la - lb).abs() < 1e-5 * la, "validation loss {la} vs {lb}");
 }
 
 #[test]

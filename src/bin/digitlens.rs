@@ -12,7 +12,7 @@ use digitlens::robustness::{Collection, RobustnessRun};
 use digitlens::spec::Architecture;
 use digitlens::projection::pca;
 use digitlens::topk::TopK;
-use digitlens::train::{evaluate, Event, OptimizerKind, Schedule, TrainConfig, Trainer};
+use digitlens::train::{evaluate, evaluate_threaded, Event, OptimizerKind, Schedule, TrainConfig, Trainer};
 use digitlens::visualize::{visualize, AscentOptions};
 use digitlens::weights;
 use std::path::{Path, PathBuf};
@@ -245,6 +245,13 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    // One core per shard, as one Web Worker per shard in the page: candle would otherwise split
+    // each matmul over every core, and the shards' matmuls would fight for the same cores
+    // (2 threads then trained 1.1× faster than 1, against 1.5× with this). Set before any
+    // thread starts; RAYON_NUM_THREADS given by the caller still wins.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
     match Cli::parse().command {
         Command::Train {
             model, data, epochs, batch, lr, optimizer, schedule, train_size, val_split, patience, augment, augmentation, seed, init, out, threads,
@@ -278,7 +285,7 @@ fn main() -> Result<()> {
             let network = weights::load(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?;
             let set = load_data(&data, &split)?;
             let start = Instant::now();
-            let result = evaluate(&network, &set)?;
+            let result = evaluate_threaded(&network, &set, default_threads())?;
             println!("{} images in {:.1} s", result.count, start.elapsed().as_secs_f64());
             println!("loss {:.4}  accuracy {:.2}%", result.loss, result.accuracy * 100.0);
             println!("confusion matrix (rows: true digit, columns: predicted)");
@@ -424,7 +431,7 @@ fn train(network: Network, data: &Path, config: TrainConfig, out: &Path, threads
     let Event::Finished { message, weights_from_epoch, reason, .. } = finish else { bail!("training did not finish") };
     println!("{message}");
     let network = trainer.network();
-    let test = evaluate(network, &test_set)?;
+    let test = evaluate_threaded(network, &test_set, threads)?;
     println!("test accuracy on {} images: {:.2}%", test.count, test.accuracy * 100.0);
     let card = serde_json::json!({
         "architecture": architecture,
@@ -535,7 +542,7 @@ fn as_drawing(image: &[u8]) -> Vec<u8> {
 }
 
 /// The same measurements as www/bench.html (see tests/e2e/bench.mjs), on one native thread
-/// when RAYON_NUM_THREADS=1 (as `./build.sh bench` sets).
+/// (`main` sets RAYON_NUM_THREADS=1) except the lines that say how many threads they use.
 fn bench(data: &Path, batches: usize, epoch: bool, ops: bool) -> Result<()> {
     const BATCH: usize = 64;
     const WARMUP: usize = 3;
@@ -591,14 +598,9 @@ fn bench(data: &Path, batches: usize, epoch: bool, ops: bool) -> Result<()> {
             break;
         }
     }
-    threads_scaling(&train_set, batches)
+    threads_scaling(&train_set, &test_set, batches)
 }
 
-/// Training images/s with each batch's gradients on 1, 2, … threads (`train --threads`): the
-/// counts take turns for three rounds, so a busy spell of the machine hits them alike. Beside
-/// each count, the machine's own ceiling in the same rounds: that many independent trainers
-/// stepping at once, with nothing exchanged (on a shared or hyperthreaded host two cores do
-/// not give twice one core's speed, whatever the scheme).
 /// Images/s of `threads` independent one-thread trainers (`trainer(1)`) running `batches`
 /// steps each at once, over the wall time from a common start until the last is done.
 fn independent_rate(trainer: &(dyn Fn(usize) -> Result<Trainer> + Sync), threads: usize, batches: usize, batch: usize) -> Result<f64> {
@@ -630,7 +632,14 @@ fn independent_rate(trainer: &(dyn Fn(usize) -> Result<Trainer> + Sync), threads
     })
 }
 
-fn threads_scaling(train_set: &Dataset, batches: usize) -> Result<()> {
+/// Training images/s with each batch's gradients on 1, 2, … threads (`train --threads`): the
+/// counts take turns for three rounds, so a busy spell of the machine hits them alike. Beside
+/// each count, the machine's own ceiling in the same rounds: that many independent trainers
+/// stepping at once, with nothing exchanged (on a shared or hyperthreaded host two cores do
+/// not give twice one core's speed, whatever the scheme).
+/// Then the test set's evaluation on 1, 2, … threads (`evaluate_threaded`, as `eval` and the
+/// end of `train` run it).
+fn threads_scaling(train_set: &Dataset, test_set: &Dataset, batches: usize) -> Result<()> {
     const BATCH: usize = 64;
     const ROUNDS: usize = 3;
     let counts: Vec<usize> = [1, 2, default_threads()].into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
@@ -670,6 +679,15 @@ fn threads_scaling(train_set: &Dataset, batches: usize) -> Result<()> {
         let line = serde_json::json!({
             "target": "native", "name": "train_img_per_s_independent", "threads": threads, "value": rounded(&ceilings[k]),
             "note": format!("the machine's ceiling in the same rounds: {threads} independent one-thread trainers stepping at once, their images over the wall time until all are done"),
+        });
+        println!("{line}");
+    }
+    let network = Network::new(&Architecture::preset("cnn")?, 1)?;
+    for &threads in &counts {
+        let ms = time_each(ROUNDS, || Ok(evaluate_threaded(&network, test_set, threads).map(drop)?))?;
+        let line = serde_json::json!({
+            "target": "native", "name": "eval_img_per_s_threads", "threads": threads, "value": (test_set.len() as f64 / ms * 1e6).round() / 1000.0,
+            "note": format!("the {} test images evaluated in parts of 500 on {threads} thread(s), median of {ROUNDS}", test_set.len()),
         });
         println!("{line}");
     }

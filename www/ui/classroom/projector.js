@@ -55,6 +55,7 @@ export function mountProjector({ hub, areas, slot }) {
   function setOn(value) {
     on = value;
     document.body.classList.toggle('projector', on);
+    document.documentElement.classList.toggle('projector', on);
     button.setAttribute('aria-pressed', String(on));
     button.textContent = on ? 'Leave projector' : 'Projector';
     if (on) {

@@ -284,10 +284,12 @@ export function mountTrainPanel(root, hub) {
   }
 
   // --- charts ------------------------------------------------------------------------------
-  // One frame costs the main thread ~10 ms of paint and commit, and batches arrive up to ~20
-  // times a second: the charts and per-batch numbers are redrawn at most every RENDER_INTERVAL_MS,
-  // which still reads as live and leaves the main thread to the pad.
-  const RENDER_INTERVAL_MS = 150;
+  // One frame costs ~20 ms of the main thread (paint, and committing the page's ~330 canvases)
+  // and as much again of raster threads, and batches arrive up to ~40 times a second: the
+  // charts and per-batch numbers are redrawn at most every RENDER_INTERVAL_MS. Every core is
+  // training meanwhile, so what a frame costs comes out of the training: at 150 ms the page
+  // spent 9.2 s of main-thread time in the default 2-worker run, at 400 ms about half that.
+  const RENDER_INTERVAL_MS = 400;
   let frame = 0;
   let lastRender = -Infinity;
   function scheduleRender() {

@@ -711,7 +711,7 @@ test('while a cnn trains, new weights repaint the views without rebuilding them 
     await page.locator('#train-status').scrollIntoViewIfNeeded();
     await countEvents(page);
     // cnn on the whole bundled set, long enough to still run after 30 s however fast training
-    // is (the default 3 epochs once ended within the 30 s, with every core training).
+    // is (a default run once ended within the 30 s, with every core training).
     await setFields(page, { '#train-epochs': 20 });
     await page.locator('#train-early').setChecked(false);
     await page.click('#train-start');

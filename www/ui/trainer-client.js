@@ -27,9 +27,9 @@
  *  `TrainConfig::default()` (src/train.rs says why these values; an e2e test keeps the two
  *  equal), written out here so the form can show them before the wasm module has loaded. */
 export const DEFAULT_CONFIG = Object.freeze({
-  epochs: 3,
+  epochs: 2,
   batchSize: 64,
-  learningRate: 0.002,
+  learningRate: 0.003,
   optimizer: 'adam',
   momentum: 0.9,
   weightDecay: 0.01,

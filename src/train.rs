@@ -515,18 +515,18 @@ impl Trainer {
         if self.pending.is_some() {
             return self.train_batch();
         }
+        // On several threads the epoch's whole validation is one step, in parts on all of them.
+        #[cfg(not(target_arch = "wasm32"))]
+        if self.threads > 1 && self.validation_is_next() {
+            let evaluation = evaluate_threaded(&self.network, &self.validation, self.threads)?;
+            return self.finish_validation(evaluation);
+        }
         match std::mem::replace(&mut self.phase, Phase::Training) {
             Phase::Finished => {
                 self.phase = Phase::Finished;
                 Err(Error::Config("training has finished; start a new run".into()))
             }
             Phase::Training => self.train_batch(),
-            #[cfg(not(target_arch = "wasm32"))]
-            Phase::Validating(evaluation) if self.threads > 1 && evaluation.count == 0 && !self.validation.is_empty() => {
-                self.phase = Phase::Validating(evaluation);
-                let evaluation = evaluate_threaded(&self.network, &self.validation, self.threads)?;
-                self.finish_validation(evaluation)
-            }
             Phase::Validating(evaluation) => self.validate_chunk(evaluation),
         }
     }
